@@ -1,0 +1,89 @@
+"""Command-line interface: ``python -m tdlib <command>``.
+
+Commands:
+    models   list the registered architectures
+    params   print the paper's Table 1 beside ours and the original code's
+    bench    measure training and inference speed (images/s, FLOP/s, TD/BU ratios)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import list_models, model_info
+
+    for name in list_models():
+        info = model_info(name)
+        c, h, w = info.input_shape
+        print(f"{name:<15} {info.paper_name:<17} {h}x{w}x{c:<3} {info.summary}")
+    return 0
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    from .params import format_table1, table1
+
+    df = table1()
+    if args.csv:
+        df.to_csv(sys.stdout, index=False)
+    else:
+        print(format_table1(df))
+    return 0 if bool(df.ours_eq_code.all()) else 1
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import format_bench, run_bench
+
+    df = run_bench(
+        models=args.models, variants=args.variants, modes=args.modes, device=args.device,
+        train_batch=args.train_batch, infer_batch=args.infer_batch, min_seconds=args.seconds,
+        optimized=not args.plain,
+    )
+    if args.csv:
+        df.to_csv(sys.stdout, index=False)
+    else:
+        print(format_bench(df))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m tdlib``."""
+    p = argparse.ArgumentParser(prog="python -m tdlib", description="Top-Down Networks companion")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("models", help="list the registered architectures")
+    s.set_defaults(func=_cmd_models)
+
+    s = sub.add_parser("params", help="Table 1: parameter counts, ours beside the paper's and the code's")
+    s.add_argument("--csv", action="store_true", help="machine-readable rows")
+    s.set_defaults(func=_cmd_params)
+
+    s = sub.add_parser("bench", help="images/s and FLOP/s of BU and TD models")
+    s.add_argument("--models", nargs="+", default=["lenetfc", "nin_light"], metavar="NAME")
+    s.add_argument("--variants", nargs="+", default=["bu", "td"], choices=["bu", "td", "uni", "rev"])
+    s.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
+    s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    s.add_argument("--train-batch", type=int, default=128)
+    s.add_argument("--infer-batch", type=int, default=512)
+    s.add_argument("--seconds", type=float, default=3.0, help="minimum measured time per row")
+    s.add_argument("--plain", action="store_true", help="skip the speed levers (eager NCHW, BN unfused)")
+    s.add_argument("--csv", action="store_true", help="machine-readable rows")
+    s.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ValueError as e:  # bad names and shapes: a clear message, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
