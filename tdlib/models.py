@@ -26,6 +26,7 @@ from .layers import (
     BasicBlock,
     ConvHead,
     ConvUnit,
+    Dropout,
     LinearHead,
     MaxPool,
     PreActBlock,
@@ -64,7 +65,7 @@ def make_unit(spec: BUSpec, cin: int, unit: Unit, mode: Literal["same", "down", 
     kw = unit_kwargs(spec)
     if spec.unit == "conv":
         if mode == "up":
-            raise ValueError("a conv unit cannot upsample; use UpProject")
+            raise ValueError("a conv unit cannot upsample; TD steps use Projection + Merge")
         return ConvUnit(cin, unit.width, unit.kernel, "post", stride=2 if mode == "down" else 1, **kw)
     block = PreActBlock if spec.unit == "preact" else BasicBlock
     return block(cin, unit.width, mode, up=up, **kw)
@@ -116,7 +117,7 @@ class BottomUpNet(nn.Module):
                 layers.append(make_unit(spec, c, units.pop(0), "down"))
                 c = stage.units[0].width
             if stage.dropout > 0:
-                layers.append(nn.Dropout(stage.dropout))
+                layers.append(Dropout(stage.dropout))
             for u in units:
                 layers.append(make_unit(spec, c, u))
                 c = u.width

@@ -45,7 +45,7 @@ from .layers import (
     ConvUnit,
     Merge,
     MergeKind,
-    UpProject,
+    Projection,
     UpsampleMode,
     init_weights_,
     upsample_factory,
@@ -56,7 +56,7 @@ from .spec import BUSpec, Down, Unit
 
 Arrangement = Literal["td", "uni", "rev"]
 ARRANGEMENTS: tuple[str, ...] = ("td", "uni", "rev")
-Projection = Literal["auto", "first", "always"]
+ProjectionRule = Literal["auto", "first", "always"]
 PROJECTIONS: tuple[str, ...] = ("auto", "first", "always")
 INPUTS: tuple[str, ...] = ("single", "per_scale")
 
@@ -117,18 +117,18 @@ def arrange(spec: BUSpec, arrangement: Arrangement, uni_width: int | None = None
 
 
 class TDStep(nn.Module):
-    """One TD step: upsample, merge with the entry features of its pyramid level, run units."""
+    """One TD step: transition (1x1 projection or an upsampling block), merge with the entry
+    features of its pyramid level (the merge upsamples after a projection), then the units."""
 
-    def __init__(self, up: nn.Module | None, entry: nn.Module | None, merge: Merge | None,
+    def __init__(self, transition: nn.Module | None, entry: nn.Module | None, merge: Merge | None,
                  units: nn.Sequential, level: int) -> None:
         super().__init__()
-        self.up, self.entry, self.merge, self.units = up, entry, merge, units
+        self.transition, self.entry, self.merge, self.units = transition, entry, merge, units
         self.level = level
 
     def forward(self, h: Tensor, levels: Sequence[Tensor]) -> Tensor:
-        if self.up is not None:
-            h = self.up(h)
-            h = self.merge(h, self.entry(levels[self.level]))  # type: ignore[misc]
+        if self.merge is not None:
+            h = self.merge(self.transition(h), self.entry(levels[self.level]))  # type: ignore[misc]
         return self.units(h)
 
 
@@ -209,7 +209,7 @@ def to_topdown(
     upsample: UpsampleMode = "nearest",
     downscale: str = "tf",
     inputs: Literal["single", "per_scale"] = "single",
-    projection: Projection = "auto",
+    projection: ProjectionRule = "auto",
     widths: Sequence[int] | None = None,
     uni_width: int | None = None,
 ) -> TopDownNet:
@@ -269,25 +269,27 @@ def to_topdown(
     level = spec.downsamplings
     merged = False
     for k, (t, units, p) in enumerate(zip(transitions, contents, dropouts, strict=True)):
-        up_mod = entry = merge_mod = None
+        transition = entry = merge_mod = None
         rest = list(units)
         width = c
         projected = False
         if t is not None:
             level -= 1
-            if t == "stride":
+            if t == "stride":  # the mirrored strided block upsamples itself
                 first = rest.pop(0)
-                up_mod = make_unit(spec, c, first, "up", up=up)
+                transition = make_unit(spec, c, first, "up", up=up)
                 width = first.width
-            else:
+                merge_up = None
+            else:  # a pooling step: [1x1 unit], then the merge upsamples
                 width = units[0].width if units else c
                 projected = projection == "always" or (projection == "first" and not merged) or width != c
-                up_mod = UpProject(c, width, up, style, project=projected, **kw)
+                transition = Projection(c, width, style, project=projected, **kw)
+                merge_up = up(width)
             if spec.stem is not None:
                 entry = make_stem(spec, cin, width, 1)
             else:
                 entry = ConvUnit(cin, width, units[0].kernel if units else 3, "post", **kw)
-            merge_mod = Merge(width, merge, style, dropout=p, **kw)
+            merge_mod = Merge(width, merge, style, dropout=p, up=merge_up, **kw)
             merged = True
         elif k > 0:
             raise ValueError(f"{spec.name}: TD step {k} has no resolution change")
@@ -296,7 +298,7 @@ def to_topdown(
         for u in rest:
             layers.append(make_unit(spec, c, u))
             c = u.width
-        steps.append(TDStep(up_mod, entry, merge_mod, nn.Sequential(*layers), level))
+        steps.append(TDStep(transition, entry, merge_mod, nn.Sequential(*layers), level))
         plan.append(StepPlan(
             transition=None if t is None else ("up_block" if t == "stride" else "up"),
             level=level, merge_width=width if t is not None else 0, projection=projected,

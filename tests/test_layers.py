@@ -9,10 +9,11 @@ import torch.nn.functional as F
 from tdlib.layers import (
     Conv2d,
     ConvUnit,
+    Dropout,
     MaxPool,
     Merge,
     PreActBlock,
-    UpProject,
+    Projection,
     init_weights_,
     tf_same_pads,
     upsample_factory,
@@ -39,6 +40,32 @@ def test_maxpool3_equals_tf_same_with_explicit_padding(size):
     g_ref, = torch.autograd.grad(ref.sum(), x)
     g_out, = torch.autograd.grad(out.sum(), x)
     torch.testing.assert_close(g_out, g_ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kernel", [2, 3])
+@pytest.mark.parametrize("size", [28, 14, 8])
+def test_maxpool_inference_path_equals_max_pool2d(kernel, size):
+    x = torch.randn(3, 5, size, size)
+    ref = F.max_pool2d(x, kernel, 2, ceil_mode=True)
+    with torch.no_grad():
+        out = MaxPool(kernel, "tf")(x)
+        out_cl = MaxPool(kernel, "tf")(x.contiguous(memory_format=torch.channels_last))
+    assert torch.equal(out, ref) and torch.equal(out_cl, ref)
+
+
+def test_maxpool2_training_gradient_equals_max_pool2d_with_ties():
+    x = torch.randn(2, 3, 8, 8)
+    x[0, 0, :2, :2] = 1.5  # a tie: all four equal
+    x[1, 2, 2:4, 4:6] = torch.tensor([[0.0, 2.0], [2.0, 0.0]])  # a tie between two elements
+    x = torch.relu(x)  # zero windows, as after the ReLU that precedes every pool here
+    a = x.clone().requires_grad_()
+    b = x.clone().requires_grad_()
+    ya, yb = MaxPool(2)(a), F.max_pool2d(b, 2, 2)
+    assert torch.equal(ya, yb)
+    g = torch.randn_like(ya)
+    ga, = torch.autograd.grad(ya, a, g)
+    gb, = torch.autograd.grad(yb, b, g)
+    assert torch.equal(ga, gb)
 
 
 def test_maxpool3_tf_differs_from_symmetric_padding():
@@ -100,14 +127,64 @@ def test_merge_rejects_mismatched_shapes():
         Merge(3)(torch.randn(1, 3, 4, 4), torch.randn(1, 3, 8, 8))
 
 
-def test_up_project_projects_only_when_needed():
-    up = upsample_factory("nearest")
-    assert UpProject(8, 8, up).project is None
-    assert UpProject(8, 8, up, project=True).project is not None
-    y = UpProject(8, 4, up)(torch.randn(1, 8, 3, 3))
-    assert y.shape == (1, 4, 6, 6)
-    transposed = UpProject(8, 4, upsample_factory("transposed"))
-    assert sum(p.numel() for p in transposed.parameters()) == 36 + 8 + 4 * 4 * 4 + 4
+def test_projection_only_when_needed():
+    assert Projection(8, 8).project is None
+    assert Projection(8, 8, project=True).project is not None
+    assert Projection(8, 4)(torch.randn(1, 8, 3, 3)).shape == (1, 4, 3, 3)
+
+
+@pytest.mark.parametrize("kind", ["concat", "add_concat"])
+@pytest.mark.parametrize("train", [True, False])
+def test_merge_upsampling_rewrite_is_exact(kind, train):
+    torch.manual_seed(0)
+    m = Merge(5, kind, "post", up=upsample_factory("nearest")(5)).double().train(train)
+    assert m.fusable()
+    low = torch.randn(3, 5, 4, 6, dtype=torch.float64, requires_grad=True)
+    skip = torch.randn(3, 5, 8, 12, dtype=torch.float64, requires_grad=True)
+    out = m(low, skip)
+    grads = torch.autograd.grad(out.square().sum(), [low, skip, m.unit.conv.weight, m.unit.conv.bias])
+    Merge.fuse_upsample = False
+    try:
+        assert not m.fusable()
+        ref = m(low, skip)
+        ref_grads = torch.autograd.grad(ref.square().sum(), [low, skip, m.unit.conv.weight, m.unit.conv.bias])
+    finally:
+        Merge.fuse_upsample = True
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    for g, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-10)
+
+
+def test_merge_rewrite_not_used_where_it_does_not_apply():
+    assert not Merge(4, "add_concat", "pre", up=upsample_factory("nearest")(4)).fusable()  # BN before conv
+    assert not Merge(4, "add_concat", "post", up=upsample_factory("bilinear")(4)).fusable()
+    assert not Merge(4, "add", "post", up=upsample_factory("nearest")(4)).fusable()
+
+
+def test_dropout_half_keeps_half_and_scales():
+    torch.manual_seed(0)
+    d = Dropout(0.5).train()
+    x = torch.ones(64, 8, 16, 16).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = d(x)
+    assert set(y.unique().tolist()) == {0.0, 2.0}
+    assert abs((y == 0).float().mean().item() - 0.5) < 0.01
+    g, = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(g, y.detach())  # the same mask in backward
+    per_channel = (y == 0).float().mean((0, 2, 3))
+    assert (per_channel - 0.5).abs().max() < 0.03  # no channel pattern from the bit layout
+    torch.manual_seed(1)
+    a = d(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(d(x), a)  # seeded
+    assert torch.equal(d.eval()(x), x)
+
+
+def test_dropout_other_p_uses_torch():
+    torch.manual_seed(0)
+    y = Dropout(0.2).train()(torch.ones(10000))
+    assert abs((y == 0).float().mean().item() - 0.2) < 0.02
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        Dropout(1.0)
 
 
 def test_unknown_upsample_lists_choices():

@@ -91,8 +91,8 @@ def test_per_scale_with_same_input_equals_single_input(name):
 def test_lenetfc_td_layers_match_the_original():
     td = get_model("lenetfc", "td")
     s0, s1, s2 = td.steps
-    assert s0.up is None and s0.units[0].conv.in_channels == 1 and s0.units[0].conv.out_channels == 32
-    assert s1.up.project.conv.kernel_size == (1, 1) and s1.up.project.conv.out_channels == 16
+    assert s0.transition is None and s0.units[0].conv.in_channels == 1 and s0.units[0].conv.out_channels == 32
+    assert s1.transition.project.conv.kernel_size == (1, 1) and s1.transition.project.conv.out_channels == 16
     assert s1.entry.conv.kernel_size == (5, 5) and s1.entry.conv.out_channels == 16
     assert s1.merge.unit.conv.in_channels == 32 and s1.merge.unit.conv.kernel_size == (3, 3)
     assert s2.entry.conv.out_channels == 6 and s2.units[0].conv.kernel_size == (5, 5)

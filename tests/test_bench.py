@@ -1,0 +1,46 @@
+"""The benchmark produces real measurements (tiny settings: seconds, not a speed test)."""
+
+import math
+
+import torch
+
+from tdlib.bench import KERAS_REFERENCE, flops_per_image, format_bench, run_bench
+from tdlib.cli import main
+from tdlib.models import get_model
+
+
+def test_flops_per_image_matches_hand_count():
+    model = get_model("lenetfc")
+    x = torch.rand(2, 1, 28, 28)
+    macs = 28 * 28 * 25 * 6 + 14 * 14 * 25 * 6 * 16 + 7 * 7 * 9 * 16 * 32 + 7 * 7 * 32 * 10
+    assert flops_per_image(model, x, train=False) == 2 * macs
+
+
+def test_run_bench_rows_and_ratios():
+    df = run_bench(models=["lenetfc"], variants=["bu", "td"], modes=["train", "infer"], device="cpu",
+                   train_batch=8, infer_batch=16, min_seconds=0.05)
+    assert len(df) == 4
+    assert (df.images_per_s > 0).all() and (df.gflop_per_s > 0).all()
+    bu = df[df.variant == "bu"]
+    assert (bu.td_bu_time_ratio == 1).all() and (bu.td_bu_flops_ratio == 1).all()
+    td_train = df[(df.variant == "td") & (df["mode"] == "train")].iloc[0]
+    assert 3 < td_train.td_bu_flops_ratio < 6  # LeNetFC TD does about 4x the BU's work
+    assert td_train.keras_images_per_s == KERAS_REFERENCE[("lenetfc", "td")]["train"]
+    assert math.isclose(td_train.target_images_per_s, 1.2 * td_train.keras_images_per_s)
+    text = format_bench(df)
+    assert "x target" in text and "lenetfc" in text
+
+
+def test_bench_cli_csv(capsys):
+    assert main(["bench", "--models", "lenetfc", "--variants", "bu", "--modes", "infer", "--infer-batch", "8",
+                 "--seconds", "0.05", "--csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    header = lines[0].split(",")
+    for col in ("model", "variant", "mode", "batch", "images_per_s", "gflop_per_s"):
+        assert col in header
+    assert len(lines) == 2
+
+
+def test_bench_unknown_model_is_an_error(capsys):
+    assert main(["bench", "--models", "alexnet"]) == 2
+    assert "unknown model 'alexnet'" in capsys.readouterr().err
