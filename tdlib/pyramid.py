@@ -556,6 +556,14 @@ def _check_radius(radius: float) -> None:
         raise ValueError(f"radius must be >= 0 (cycles per image), got {radius!r}")
 
 
+def _radial_filter(x: Tensor, radius: float, inside: bool) -> Tensor:
+    """Keep the FFT bins within (``inside``) or beyond ``radius`` cycles per image of DC."""
+    _check_image(x)
+    _check_radius(radius)
+    r = frequency_radius(*x.shape[-2:], device=x.device, dtype=torch.float64)
+    return _masked_inverse(torch.fft.fft2(x), r <= radius if inside else r > radius, x.dtype)
+
+
 def fourier_lowpass(x: Tensor, radius: float) -> Tensor:
     """Ideal low-pass: keep the FFT bins within a disk (thesis Eq. 3.1, ``x_low``).
 
@@ -570,10 +578,7 @@ def fourier_lowpass(x: Tensor, radius: float) -> Tensor:
     Returns:
         Real tensor of shape ``(B, C, H, W)``.
     """
-    _check_image(x)
-    _check_radius(radius)
-    r = frequency_radius(*x.shape[-2:], device=x.device, dtype=torch.float64)
-    return _masked_inverse(torch.fft.fft2(x), r <= radius, x.dtype)
+    return _radial_filter(x, radius, inside=True)
 
 
 def fourier_highpass(x: Tensor, radius: float) -> Tensor:
@@ -590,10 +595,7 @@ def fourier_highpass(x: Tensor, radius: float) -> Tensor:
     Returns:
         Real tensor of shape ``(B, C, H, W)``.
     """
-    _check_image(x)
-    _check_radius(radius)
-    r = frequency_radius(*x.shape[-2:], device=x.device, dtype=torch.float64)
-    return _masked_inverse(torch.fft.fft2(x), r > radius, x.dtype)
+    return _radial_filter(x, radius, inside=False)
 
 
 def fourier_bands(x: Tensor, radii: Sequence[float] = (5, 10)) -> list[Tensor]:
