@@ -33,7 +33,7 @@ from tdlib.pyramid import (
     upsample,
 )
 
-VECTORS = Path("/work/shared/reference/vectors")
+VECTORS = Path(__file__).parent / "fixtures"  # TensorFlow outputs, see fixtures/README.md
 VECTOR_FILES = ["tf_gaussian_resize_28x28x1.npz", "tf_gaussian_resize_32x32x3.npz"]
 
 
@@ -42,10 +42,7 @@ def _nchw(a: np.ndarray) -> torch.Tensor:
 
 
 def _load(name: str) -> dict[str, torch.Tensor]:
-    path = VECTORS / name
-    if not path.exists():
-        pytest.skip(f"reference vectors not available: {path}")
-    with np.load(path) as d:
+    with np.load(VECTORS / name) as d:
         return {k: _nchw(d[k]) for k in ("x", "d2", "d4", "up")}
 
 
