@@ -1,6 +1,9 @@
 """Command-line interface: ``python -m tdlib <command>``.
 
 Commands:
+    list     the book's chapters, their parameters and profiles
+    run      execute chapter notebooks with papermill (a profile, -p key=value, --recompute)
+    results  what the results cache holds per chapter and profile, and what is missing
     models   list the registered architectures
     params   print the paper's Table 1 beside ours and the original code's
     bench    measure training and inference speed (images/s, FLOP/s, TD/BU ratios)
@@ -11,6 +14,50 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .chapters import CHAPTERS, PROFILES
+    from .runner import notebook_parameters
+
+    for ch in CHAPTERS:
+        if not ch.notebook:
+            kind = f"placeholder: {ch.filled_by}" if ch.filled_by else "text"
+            print(f"{ch.name:<14} {kind}")
+            continue
+        print(f"{ch.name:<14} notebook, default profile {ch.default_profile}")
+        for name, default in notebook_parameters(ch).items():
+            print(f"{'':<16}{name} = {default}")
+        for profile in PROFILES:
+            values = ", ".join(f"{k}={v!r}" for k, v in ch.profiles.get(profile, {}).items()) or "(no knobs)"
+            print(f"{'':<16}[{profile}] {values}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import ChapterFailed, parse_assignments, run_chapters
+
+    try:
+        reports = run_chapters(args.chapters, args.profile, parse_assignments(args.param), recompute=args.recompute,
+                               output_dir=args.output_dir, log=args.log)
+    except ChapterFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for r in reports:
+        print(f"{r.chapter}: profile {r.profile}, {r.seconds:.1f} s -> {r.output}")
+    return 0
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from .results import results_root, status
+
+    df = status()
+    if args.chapter:
+        df = df[df.chapter == args.chapter]
+    print(f"results cache: {results_root()}")
+    print(df.to_string(index=False))
+    return 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -53,6 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m tdlib``."""
     p = argparse.ArgumentParser(prog="python -m tdlib", description="Top-Down Networks companion")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="the book's chapters, their parameters and profiles")
+    s.set_defaults(func=_cmd_list)
+
+    s = sub.add_parser("run", help="execute chapter notebooks with papermill")
+    s.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter names (default: every notebook chapter)")
+    s.add_argument("--profile", default=None, help="smoke, cpu or paper (default: each chapter's committed profile)")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a chapter parameter; values are Python literals or strings")
+    s.add_argument("--recompute", action="store_true", help="ignore cached results")
+    s.add_argument("--output-dir", type=Path, default=None, help="write executed notebooks here, not into book/")
+    s.add_argument("--log", action="store_true", help="stream cell outputs")
+    s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("results", help="what the results cache holds and what each profile lacks")
+    s.add_argument("--chapter", default=None)
+    s.set_defaults(func=_cmd_results)
 
     s = sub.add_parser("models", help="list the registered architectures")
     s.set_defaults(func=_cmd_models)

@@ -1,0 +1,154 @@
+"""The book's chapters and their profiles: one table per chapter, in one place.
+
+A chapter is a file ``book/<name>.ipynb`` (executed by papermill, see
+:mod:`tdlib.runner`) or ``book/<name>.md`` (text, or a placeholder for work to come).
+Each notebook chapter has a ``profile`` parameter and its own knobs; a knob left at
+``None`` takes the value of the profile's table below, so that a chapter gives the same
+result whether it is run by ``python -m tdlib run``, by plain ``papermill`` or opened
+in Jupyter.
+
+Profiles:
+
+- ``smoke``: seconds per chapter on tiny subsets, for CI;
+- ``cpu``: an honest reduced scale: a 2-core machine recomputes any one chapter in at
+  most 90 minutes and the whole book in a few hours;
+- ``paper``: the paper's settings, for a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import params
+
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
+BOOK_DIR = Path(__file__).resolve().parents[1] / "book"
+
+Plan = list[tuple[str, dict[str, Any]]]
+"""The (experiment, configuration) pairs a chapter needs under some settings."""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter of the book.
+
+    Attributes:
+        name: File stem in ``book/`` and the runner's chapter name.
+        title: Its H1 title.
+        notebook: Executed by papermill (``.ipynb``) or plain text (``.md``).
+        default_profile: The profile its committed outputs come from (notebooks only).
+        profiles: Knob values per profile (notebooks only).
+        planner: ``"module:function"`` mapping resolved settings to the chapter's
+            (experiment, config) pairs, so ``python -m tdlib results`` can say what a
+            profile still lacks; ``None`` when the chapter caches nothing.
+        filled_by: For a placeholder: the work that will fill it.
+    """
+
+    name: str
+    title: str
+    notebook: bool = False
+    default_profile: str | None = None
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    planner: str | None = None
+    filled_by: str | None = None
+
+    @property
+    def path(self) -> Path:
+        """The chapter's file in ``book/``."""
+        return BOOK_DIR / f"{self.name}.{'ipynb' if self.notebook else 'md'}"
+
+    def knobs(self) -> list[str]:
+        """Names of the chapter's own knobs (beyond ``profile`` and ``recompute``)."""
+        return sorted({k for table in self.profiles.values() for k in table})
+
+    def plan(self, settings: dict[str, Any]) -> Plan:
+        """The experiments and configurations this chapter needs under ``settings``."""
+        if self.planner is None:
+            return []
+        module, func = self.planner.split(":")
+        planner: Callable[[dict[str, Any]], Plan] = getattr(importlib.import_module(module), func)
+        return planner(settings)
+
+
+TABLE1_MODELS = list(params.TABLE1_MODELS)
+
+CHAPTERS: tuple[Chapter, ...] = (
+    Chapter("intro", "Top-Down Networks: the reproducible companion"),
+    Chapter(
+        "architectures", "Architectures and parameter counts", notebook=True, default_profile="cpu",
+        profiles={
+            "smoke": {"models": ["lenetfc"], "dataset": "mnist", "color_dataset": "cifar10", "image_index": 0},
+            "cpu": {"models": TABLE1_MODELS, "dataset": "mnist", "color_dataset": "cifar10", "image_index": 0},
+            "paper": {"models": TABLE1_MODELS, "dataset": "mnist", "color_dataset": "cifar10", "image_index": 0},
+        },
+    ),
+    Chapter("downscale", "Downscale study", filled_by="a later issue: the thesis downscale study (thesis §3.2.1)"),
+    Chapter("fourier", "Fourier filtering and the toy cosine set",
+            filled_by="a later issue: the thesis Fourier filtering and 2-D cosine experiments (thesis §3.2.2-3.2.3)"),
+    Chapter("bu-vs-td", "Experiment 1: bottom-up versus top-down",
+            filled_by="issue #4: the training engine and Figure 4"),
+    Chapter("attacks", "Experiment 2: adversarial robustness",
+            filled_by="a later issue: the adversarial attacks of Figures 5, 6, 11 and 12"),
+    Chapter("segmentation", "Experiment 3: segmentation",
+            filled_by="a later issue: the Fashion-MNIST mesh segmentation of Figure 7"),
+    Chapter("gradcam", "Explainability: Grad-CAM and localisation",
+            filled_by="a later issue: Grad-CAM heatmaps and their IoU (Figures 8-10)"),
+    Chapter("claims", "Claims ledger", filled_by="the chapters above, as each lands: one verdict per paper claim"),
+    Chapter(
+        "reproducing", "Reproducing this book", notebook=True, default_profile="cpu",
+        profiles={"smoke": {}, "cpu": {}, "paper": {}},
+    ),
+)
+
+
+def chapter_names() -> list[str]:
+    """All chapter names in book order."""
+    return [c.name for c in CHAPTERS]
+
+
+def get_chapter(name: str) -> Chapter:
+    """The chapter called ``name``; a ValueError lists the valid names."""
+    for c in CHAPTERS:
+        if c.name == name:
+            return c
+    raise ValueError(f"unknown chapter {name!r}; expected one of {', '.join(chapter_names())}")
+
+
+def notebook_chapters() -> list[Chapter]:
+    """The chapters that papermill executes."""
+    return [c for c in CHAPTERS if c.notebook]
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if valid; a ValueError lists the valid profiles."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    return profile
+
+
+def settings(chapter: str, profile: str, **overrides: Any) -> dict[str, Any]:
+    """A chapter's knob values: the profile's table, with every non-``None`` override applied.
+
+    Args:
+        chapter: Chapter name.
+        profile: ``smoke``, ``cpu`` or ``paper``.
+        **overrides: Knob values; ``None`` means "the profile's value".
+
+    Returns:
+        The settings, including ``profile``.
+    """
+    ch = get_chapter(chapter)
+    check_profile(profile)
+    if not ch.notebook:
+        raise ValueError(f"chapter {chapter!r} is not a notebook and has no settings")
+    table = dict(ch.profiles.get(profile, {}))
+    unknown = sorted(set(overrides) - set(ch.knobs()))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for chapter {chapter!r}; "
+                         f"expected {', '.join(['profile', 'recompute', *ch.knobs()])}")
+    table.update({k: v for k, v in overrides.items() if v is not None})
+    return {"profile": profile, **table}

@@ -1,0 +1,327 @@
+"""The results cache: every experiment result as a readable JSON file with its provenance.
+
+An entry is keyed by the experiment name and its full configuration (a JSON-able
+mapping): ``data/results/<chapter>/<experiment>/<key>.json``, where ``key`` is a short
+hash of the canonical configuration. The file holds the configuration, the result (a
+table as a list of row records, or any JSON value) and the provenance: profile, git
+revision, device, library versions, wall time and date. Files are written atomically
+(temporary file, then rename), so an interrupted run leaves either the whole entry or
+nothing, and a rerun computes only what is missing.
+
+Example::
+
+    from tdlib.results import cached
+    df = cached("architectures", "costs", {"model": "lenetfc"}, lambda: make_table(), profile="cpu")
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+ROOT_ENV = "TDLIB_RESULTS"
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def results_root() -> Path:
+    """Where results live: ``$TDLIB_RESULTS``, else ``<repo>/data/results`` (committed)."""
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        return Path(env).expanduser()
+    if (_REPO / "pyproject.toml").is_file():
+        return _REPO / "data" / "results"
+    return Path.home() / ".cache" / "tdlib" / "results"
+
+
+def canonical(config: Mapping[str, Any]) -> str:
+    """The configuration as canonical JSON (sorted keys, tuples as lists)."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    if hasattr(value, "item"):  # numpy and torch scalars
+        return value.item()
+    raise TypeError(f"configuration values must be JSON-able, got {type(value).__name__}: {value!r}")
+
+
+def config_key(experiment: str, config: Mapping[str, Any]) -> str:
+    """Short stable hash of an experiment name and its full configuration."""
+    return hashlib.sha256(f"{experiment}\n{canonical(config)}".encode()).hexdigest()[:16]
+
+
+@cache
+def _git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=_REPO, capture_output=True,
+                             text=True, check=True, timeout=10).stdout.strip()
+        # Only code makes a result's revision dirty; results and notebooks written by the run do not.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tdlib", "pyproject.toml"], cwd=_REPO,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@cache
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: str | None = None) -> str:
+    """A readable name of the device that computed a result (GPU name, or CPU and threads)."""
+    import torch
+
+    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"{_cpu_name()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape results."""
+    import numpy
+    import torch
+    import torchvision
+
+    from . import __version__
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": numpy.__version__, "tdlib": __version__}
+
+
+def provenance(profile: str, wall_seconds: float, device: str | None = None) -> dict[str, Any]:
+    """The provenance record stored with every result."""
+    return {
+        "profile": profile,
+        "git": _git_revision(),
+        "device": device_name(device),
+        "versions": library_versions(),
+        "wall_seconds": round(wall_seconds, 3),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached result.
+
+    Attributes:
+        chapter: Chapter that owns it.
+        experiment: Experiment name.
+        config: Its full configuration.
+        result: A ``DataFrame`` (stored as row records) or a JSON value.
+        provenance: See :func:`provenance`.
+        path: The JSON file.
+    """
+
+    chapter: str
+    experiment: str
+    config: dict[str, Any]
+    result: Any
+    provenance: dict[str, Any]
+    path: Path
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The result as a table (a JSON object becomes one row)."""
+        if isinstance(self.result, pd.DataFrame):
+            return self.result
+        return pd.DataFrame([self.result] if isinstance(self.result, dict) else self.result)
+
+
+def entry_path(chapter: str, experiment: str, config: Mapping[str, Any], root: Path | None = None) -> Path:
+    """The file of an entry (which may not exist yet)."""
+    return (root or results_root()) / chapter / experiment / f"{config_key(experiment, config)}.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _encode(result: Any) -> dict[str, Any]:
+    if isinstance(result, pd.DataFrame):
+        return {"kind": "table", "columns": list(result.columns),
+                "rows": json.loads(result.to_json(orient="records", double_precision=15))}
+    return {"kind": "value", "value": json.loads(json.dumps(result, default=_jsonable))}
+
+
+def _decode(stored: dict[str, Any]) -> Any:
+    if stored["kind"] == "table":
+        return pd.DataFrame(stored["rows"], columns=stored["columns"])
+    return stored["value"]
+
+
+def load(path: Path) -> Entry:
+    """Read one entry file."""
+    data = json.loads(path.read_text())
+    return Entry(data["chapter"], data["experiment"], data["config"], _decode(data["result"]),
+                 data["provenance"], path)
+
+
+def lookup(chapter: str, experiment: str, config: Mapping[str, Any], root: Path | None = None) -> Entry | None:
+    """The cached entry, or ``None``."""
+    path = entry_path(chapter, experiment, config, root)
+    return load(path) if path.is_file() else None
+
+
+def store(chapter: str, experiment: str, config: Mapping[str, Any], result: Any, prov: Mapping[str, Any],
+          root: Path | None = None) -> Entry:
+    """Write an entry atomically and return it."""
+    path = entry_path(chapter, experiment, config, root)
+    data = {"chapter": chapter, "experiment": experiment, "key": config_key(experiment, config),
+            "config": json.loads(canonical(config)), "result": _encode(result), "provenance": dict(prov)}
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
+    return load(path)
+
+
+def cached(chapter: str, experiment: str, config: Mapping[str, Any], compute: Callable[[], Any], *,
+           profile: str, recompute: bool = False, device: str | None = None, root: Path | None = None) -> Entry:
+    """Return the cached entry of ``(experiment, config)``, computing and storing it if missing.
+
+    Args:
+        chapter: Owner chapter (the folder under the results root).
+        experiment: Experiment name.
+        config: The full configuration; every value that changes the result belongs here.
+        compute: Produces the result (a ``DataFrame`` or a JSON-able value).
+        profile: Profile that asked for it (recorded in the provenance).
+        recompute: Compute and overwrite even when cached.
+        device: Device name for the provenance (default: CUDA if available, else CPU).
+        root: Results root (default :func:`results_root`).
+    """
+    if not recompute:
+        hit = lookup(chapter, experiment, config, root)
+        if hit is not None:
+            return hit
+    t0 = time.perf_counter()
+    result = compute()
+    return store(chapter, experiment, config, result, provenance(profile, time.perf_counter() - t0, device), root)
+
+
+def entries(chapter: str | None = None, root: Path | None = None) -> list[Entry]:
+    """All cached entries (of one chapter), sorted by path; unreadable files are skipped."""
+    base = root or results_root()
+    pattern = f"{chapter}/*/*.json" if chapter else "*/*/*.json"
+    out = []
+    for path in sorted(base.glob(pattern)):
+        try:
+            out.append(load(path))
+        except (OSError, ValueError, KeyError):
+            continue
+    return out
+
+
+def combine(found: Iterable[Entry]) -> pd.DataFrame:
+    """The tables of several entries stacked into one."""
+    tables = [e.table for e in found]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def provenance_line(found: Iterable[Entry]) -> str:
+    """One line summarising the provenance of the entries a figure or table was made from."""
+    found = list(found)
+    if not found:
+        return "no cached results"
+    provs = [e.provenance for e in found]
+    profiles = sorted({p["profile"] for p in provs})
+    gits = sorted({p["git"] for p in provs})
+    devices = sorted({p["device"] for p in provs})
+    dates = sorted(p["date"] for p in provs)
+    wall = sum(p["wall_seconds"] for p in provs)
+    torch_v = sorted({p["versions"]["torch"] for p in provs})
+    return (f"profile {', '.join(profiles)}; {len(found)} results computed on {'; '.join(devices)}; "
+            f"git {', '.join(gits)}; torch {', '.join(torch_v)}; compute time {wall:,.1f} s; "
+            f"{dates[0][:10]} to {dates[-1][:10]}")
+
+
+def save_table(chapter: str, name: str, table: pd.DataFrame, root: Path | None = None) -> Path:
+    """Save a chapter's headline table as ``<root>/<chapter>/<name>.csv`` (atomically).
+
+    An unchanged table is not rewritten, so re-executing a chapter (or testing it with
+    nbval) leaves the committed file alone.
+    """
+    path = (root or results_root()) / chapter / f"{name}.csv"
+    text = table.to_csv(index=False)
+    if not (path.is_file() and path.read_text() == text):
+        write_atomic(path, text)
+    return path
+
+
+def status(root: Path | None = None) -> pd.DataFrame:
+    """What is cached per chapter and profile, and what each profile still lacks.
+
+    Returns:
+        One row per (chapter, profile) with ``cached`` (entries whose provenance has that
+        profile), ``planned`` (entries the profile needs, from the chapter's planner) and
+        ``missing`` (planned but not cached yet).
+    """
+    from .chapters import PROFILES, notebook_chapters, settings
+
+    rows = []
+    found = entries(root=root)
+    for ch in notebook_chapters():
+        for profile in PROFILES:
+            planned = ch.plan(settings(ch.name, profile)) if ch.planner else []
+            missing = sum(lookup(ch.name, exp, cfg, root) is None for exp, cfg in planned)
+            cached_n = sum(e.chapter == ch.name and e.provenance.get("profile") == profile for e in found)
+            rows.append({"chapter": ch.name, "profile": profile, "cached": cached_n, "planned": len(planned),
+                         "missing": missing})
+    return pd.DataFrame(rows)
+
+
+class ChapterRun:
+    """The provenance of one execution of a chapter: profile, hardware, revision, wall time.
+
+    Create it in a chapter's first code cell; :meth:`header` and :meth:`footer` give the
+    lines every chapter shows.
+    """
+
+    def __init__(self, chapter: str, profile: str) -> None:
+        from .chapters import check_profile
+
+        self.chapter, self.profile = chapter, check_profile(profile)
+        self.started = _dt.datetime.now(_dt.UTC)
+        self._t0 = time.perf_counter()
+
+    def header(self) -> str:
+        """Markdown: which profile runs on which machine and revision."""
+        reduced = {"smoke": "a smoke run on tiny subsets, not a result",
+                   "cpu": "a reduced run sized for a 2-core CPU", "paper": "the paper's settings"}[self.profile]
+        return (f"**Profile `{self.profile}`** ({reduced}). Executed on {device_name()} at git "
+                f"`{_git_revision()}`, {self.started:%Y-%m-%d %H:%M} UTC, torch {library_versions()['torch']}.")
+
+    def footer(self, found: Iterable[Entry] = ()) -> str:
+        """Markdown: wall time of this execution and the provenance of the cached results used."""
+        found = list(found)
+        cached_part = f" Cached results used: {provenance_line(found)}." if found else ""
+        return (f"Wall time of this execution: {time.perf_counter() - self._t0:,.1f} s "
+                f"(profile `{self.profile}`, git `{_git_revision()}`).{cached_part}")

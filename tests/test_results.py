@@ -1,0 +1,131 @@
+"""tdlib.results: keys, atomic writes, resume, provenance, status."""
+
+import json
+import sys
+import types
+
+import pandas as pd
+import pytest
+
+from tdlib import results
+from tdlib.results import ChapterRun, cached, config_key, entries, lookup, save_table, status
+
+
+def test_key_is_stable_and_order_free():
+    a = config_key("train", {"model": "lenetfc", "epochs": 2, "shape": (1, 28, 28)})
+    b = config_key("train", {"shape": [1, 28, 28], "epochs": 2, "model": "lenetfc"})
+    assert a == b and len(a) == 16
+    assert a != config_key("train", {"model": "lenetfc", "epochs": 3, "shape": (1, 28, 28)})
+    assert a != config_key("test", {"model": "lenetfc", "epochs": 2, "shape": (1, 28, 28)})
+
+
+def test_unjsonable_config_is_an_error():
+    with pytest.raises(TypeError, match="JSON-able"):
+        config_key("x", {"f": object()})
+
+
+def test_cached_computes_once_and_reads_back(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return pd.DataFrame({"acc": [0.5, 0.75], "name": ["a", "b"]})
+
+    e1 = cached("ch", "exp", {"seed": 1}, compute, profile="smoke", root=tmp_path)
+    e2 = cached("ch", "exp", {"seed": 1}, compute, profile="smoke", root=tmp_path)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(e1.table, e2.table)
+    assert e2.table.acc.tolist() == [0.5, 0.75]
+    cached("ch", "exp", {"seed": 1}, compute, profile="smoke", root=tmp_path, recompute=True)
+    assert len(calls) == 2
+
+
+def test_entry_is_readable_json_with_provenance(tmp_path):
+    e = cached("ch", "exp", {"seed": 2}, lambda: {"acc": 0.9}, profile="cpu", root=tmp_path)
+    data = json.loads(e.path.read_text())
+    assert data["config"] == {"seed": 2} and data["result"]["value"] == {"acc": 0.9}
+    prov = data["provenance"]
+    assert prov["profile"] == "cpu"
+    assert set(prov) == {"profile", "git", "device", "versions", "wall_seconds", "date"}
+    assert {"python", "torch", "torchvision", "numpy", "tdlib"} <= set(prov["versions"])
+    assert prov["wall_seconds"] >= 0 and prov["date"].endswith("Z")
+    assert e.path.parent == tmp_path / "ch" / "exp"
+
+
+def test_failed_compute_leaves_no_entry_and_rerun_resumes(tmp_path):
+    """A grid interrupted in its third cell keeps the first two; the rerun computes only the rest."""
+    done = []
+
+    def cell(i, fail_at=None):
+        def compute():
+            if i == fail_at:
+                raise KeyboardInterrupt
+            done.append(i)
+            return {"i": i}
+        return compute
+
+    with pytest.raises(KeyboardInterrupt):
+        for i in range(4):
+            cached("ch", "grid", {"i": i}, cell(i, fail_at=2), profile="smoke", root=tmp_path)
+    assert done == [0, 1]
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+    assert lookup("ch", "grid", {"i": 2}, root=tmp_path) is None
+    for i in range(4):
+        cached("ch", "grid", {"i": i}, cell(i), profile="smoke", root=tmp_path)
+    assert done == [0, 1, 2, 3]
+    assert [e.result["i"] for e in entries("ch", root=tmp_path)] == sorted([0, 1, 2, 3], key=lambda i: config_key(
+        "grid", {"i": i}))
+
+
+def test_broken_file_is_skipped_by_entries(tmp_path):
+    cached("ch", "exp", {"a": 1}, lambda: 1, profile="smoke", root=tmp_path)
+    (tmp_path / "ch" / "exp" / "junk.json").write_text("{not json")
+    assert len(entries("ch", root=tmp_path)) == 1
+
+
+def test_save_table_writes_csv_and_only_rewrites_on_change(tmp_path):
+    df = pd.DataFrame({"model": ["a"], "acc": [0.5]})
+    path = save_table("ch", "headline", df, root=tmp_path)
+    assert path == tmp_path / "ch" / "headline.csv"
+    assert pd.read_csv(path).equals(df)
+    mtime = path.stat().st_mtime_ns
+    save_table("ch", "headline", df, root=tmp_path)
+    assert path.stat().st_mtime_ns == mtime
+    save_table("ch", "headline", df.assign(acc=0.6), root=tmp_path)
+    assert pd.read_csv(path).acc.tolist() == [0.6]
+
+
+def test_results_root_follows_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TDLIB_RESULTS", str(tmp_path))
+    assert results.results_root() == tmp_path
+
+
+def test_status_counts_cached_per_profile(tmp_path):
+    cached("architectures", "x", {"a": 1}, lambda: 1, profile="smoke", root=tmp_path)
+    df = status(root=tmp_path)
+    row = df[(df.chapter == "architectures") & (df.profile == "smoke")].iloc[0]
+    assert row.cached == 1
+    assert set(df.columns) == {"chapter", "profile", "cached", "planned", "missing"}
+    assert (df.missing <= df.planned).all()
+
+
+def test_status_reports_missing_planned_entries(tmp_path, monkeypatch):
+    from tdlib import chapters
+
+    plan = [("exp", {"i": 0}), ("exp", {"i": 1})]
+    monkeypatch.setitem(sys.modules, "fake_planner", types.SimpleNamespace(plan=lambda settings: plan))
+    ch = chapters.Chapter("fake", "Fake", notebook=True, default_profile="cpu", profiles={"cpu": {}},
+                          planner="fake_planner:plan")
+    monkeypatch.setattr(chapters, "CHAPTERS", (ch,))
+    cached("fake", "exp", {"i": 0}, lambda: 0, profile="cpu", root=tmp_path)
+    row = status(root=tmp_path).set_index("profile").loc["cpu"]
+    assert (row.cached, row.planned, row.missing) == (1, 2, 1)
+
+
+def test_chapter_run_header_and_footer_state_profile_and_revision():
+    run = ChapterRun("architectures", "smoke")
+    head = run.header()
+    assert "Profile `smoke`" in head and "smoke run" in head and "git `" in head
+    assert "Wall time of this execution" in run.footer()
+    with pytest.raises(ValueError, match="smoke, cpu, paper"):
+        ChapterRun("architectures", "fast")

@@ -1,0 +1,120 @@
+"""tdlib.runner and `python -m tdlib run/list/results`: papermill execution, errors, the smoke profile.
+
+Every notebook chapter is executed end to end with the ``smoke`` profile into a
+temporary directory, with the results cache in a temporary directory too.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tdlib import chapters, runner
+from tdlib.cli import main
+from tdlib.runner import ChapterFailed, parse_assignments, run_chapter, run_chapters
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _outputs(nb, kind):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if kind in o.get("data", {})]
+
+
+def _text(nb) -> str:
+    parts = []
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            parts.append(o.get("text", "") + "".join(o.get("data", {}).get("text/markdown", "")))
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def tmp_results(tmp_path, monkeypatch):
+    root = tmp_path / "results"
+    monkeypatch.setenv("TDLIB_RESULTS", str(root))
+    return root
+
+
+def test_parse_assignments():
+    assert parse_assignments(["a=1", "b=mnist", "c=['x', 'y']", "d=None"]) == {
+        "a": 1, "b": "mnist", "c": ["x", "y"], "d": None}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_assignments(["oops"])
+
+
+def test_errors_name_the_valid_choices():
+    with pytest.raises(ValueError, match="expected one of intro, architectures"):
+        run_chapter("nope")
+    with pytest.raises(ValueError, match="expected one of smoke, cpu, paper"):
+        run_chapter("architectures", "fast")
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) epochs .*expected profile, recompute, models"):
+        run_chapter("architectures", "smoke", {"epochs": 3})
+    with pytest.raises(ValueError, match="is text, not a notebook"):
+        run_chapters(["intro"])
+
+
+@pytest.mark.parametrize("ch", chapters.notebook_chapters(), ids=lambda c: c.name)
+def test_every_notebook_chapter_runs_on_the_smoke_profile(ch, tmp_path, tmp_results):
+    before = ch.path.read_bytes()
+    report = run_chapter(ch.name, "smoke", output_dir=tmp_path / "out")
+    assert ch.path.read_bytes() == before, "runs with output_dir leave book/ alone"
+    nb = nbformat.read(report.output, as_version=4)
+    text = _text(nb)
+    assert "Profile `smoke`" in text and "Wall time of this execution" in text
+    if ch.name == "architectures":
+        assert "16 of 16 counts equal the original code's." in text
+        # smoke draws one model (1 BU/TD figure), 2 pyramids and the cost chart
+        assert len(_outputs(nb, "image/png")) == 4
+        assert (tmp_results / "architectures" / "table1.csv").is_file()
+        assert (tmp_results / "architectures" / "costs.csv").is_file()
+
+
+def test_plain_papermill_call_with_a_knob(tmp_path, tmp_results):
+    out = tmp_path / "out.ipynb"
+    subprocess.run([sys.executable, "-m", "papermill", str(REPO / "book" / "architectures.ipynb"), str(out),
+                    "-p", "profile", "smoke", "-p", "dataset", "fashion_mnist", "--no-progress-bar"],
+                   check=True, capture_output=True, text=True, cwd=tmp_path)
+    assert "fashion_mnist test image 0" in json.dumps(json.loads(out.read_text()))
+
+
+def test_failing_cell_names_chapter_and_cell(tmp_path, monkeypatch):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Broken"),
+                nbformat.v4.new_code_cell('profile = "cpu"\nrecompute = False', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("1 / 0")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    monkeypatch.setattr(chapters, "BOOK_DIR", tmp_path)
+    broken = chapters.Chapter("broken", "Broken", notebook=True, default_profile="cpu",
+                              profiles={p: {} for p in chapters.PROFILES})
+    monkeypatch.setattr(runner, "get_chapter", lambda name: broken)
+    before = (tmp_path / "broken.ipynb").read_bytes()
+    with pytest.raises(ChapterFailed, match=r"chapter 'broken' failed in cell 3 .*ZeroDivisionError"):
+        run_chapter("broken", "smoke")
+    assert (tmp_path / "broken.ipynb").read_bytes() == before, "a failed run keeps the committed notebook"
+    assert not list(tmp_path.glob(".broken.*")), "no temporary file is left behind"
+
+
+def test_cli_list_shows_chapters_parameters_and_profiles(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in chapters.chapter_names():
+        assert name in out
+    assert "image_index = None" in out and "[smoke] models=['lenetfc']" in out
+
+
+def test_cli_results_prints_status(capsys, tmp_results):
+    assert main(["results"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_results) in out and "missing" in out
+
+
+def test_cli_errors_exit_nonzero_and_list_choices():
+    for args, expected in ((["run", "nope"], "intro, architectures"),
+                           (["run", "architectures", "--profile", "gpu"], "smoke, cpu, paper"),
+                           (["run", "architectures", "-p", "bogus=1"], "expected profile, recompute")):
+        p = subprocess.run([sys.executable, "-m", "tdlib", *args], capture_output=True, text=True, cwd=REPO)
+        assert p.returncode != 0 and expected in p.stderr, (args, p.stderr)
