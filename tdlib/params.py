@@ -9,6 +9,8 @@ NIN and NINext TD and TDuni) we also count the paper-implied variant.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from .models import count_parameters, get_model, model_info
@@ -68,28 +70,38 @@ def table1() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def format_table1(df: pd.DataFrame) -> str:
-    """Plain-text rendering of :func:`table1` with a verdict line."""
-    head = f"{'model':<8} {'input':<9} {'variant':<7} {'ours':>10} {'code':>10} {'paper':>10}  notes"
-    lines = ["Table 1: trainable parameters (ours: tdlib; code: the authors' Keras models; paper: Table 1)",
-             head, "-" * len(head)]
-    for r in df.itertuples():
-        note = "ours = code" if r.ours_eq_code else f"ours != code ({r.ours - r.code:+,})"
-        if not r.paper_eq_code:
-            note += f"; paper != code ({r.paper - r.code:+,})"
-            if r.paper_variant is not None and not pd.isna(r.paper_variant):
-                ok = "= paper" if int(r.paper_variant) == r.paper else "!= paper"
-                note += f"; paper-implied variant {int(r.paper_variant):,} {ok}"
-        lines.append(f"{r.model:<8} {r.input:<9} {r.variant:<7} {r.ours:>10,} {r.code:>10,} {r.paper:>10,}  {note}")
-    n_eq = int(df.ours_eq_code.sum())
-    lines.append("-" * len(head))
-    lines.append(f"{n_eq} of {len(df)} counts equal the original code's.")
+def table1_note(row: Any) -> str:
+    """How one row of :func:`table1` compares: ours vs the code, the paper vs the code."""
+    note = "ours = code" if row.ours_eq_code else f"ours != code ({row.ours - row.code:+,})"
+    if not row.paper_eq_code:
+        note += f"; paper != code ({row.paper - row.code:+,})"
+        if row.paper_variant is not None and not pd.isna(row.paper_variant):
+            ok = "= paper" if int(row.paper_variant) == row.paper else "!= paper"
+            note += f"; paper-implied variant {int(row.paper_variant):,} {ok}"
+    return note
+
+
+def table1_summary(df: pd.DataFrame) -> str:
+    """The verdict lines under :func:`table1`."""
     implied = df[~df.paper_eq_code]
     hits = int((implied.paper_variant.astype(int) == implied.paper).sum())
-    lines.append(
+    return (
+        f"{int(df.ours_eq_code.sum())} of {len(df)} counts equal the original code's.\n"
         f"The paper differs from its code in {len(implied)} cells; the paper-implied variants "
         f"(get_model(..., paper_variant=True)) match the paper in {hits} of them. LeNetFC BU: one more "
         "1x1-32 conv before the head; NIN/NINext TD and TDuni: a 1x1 projection at the first merge. "
         "Both are inferences from the counts, not from code."
     )
+
+
+def format_table1(df: pd.DataFrame) -> str:
+    """Plain-text rendering of :func:`table1` with the verdict lines."""
+    head = f"{'model':<8} {'input':<9} {'variant':<7} {'ours':>10} {'code':>10} {'paper':>10}  notes"
+    lines = ["Table 1: trainable parameters (ours: tdlib; code: the authors' Keras models; paper: Table 1)",
+             head, "-" * len(head)]
+    for r in df.itertuples():
+        lines.append(f"{r.model:<8} {r.input:<9} {r.variant:<7} {r.ours:>10,} {r.code:>10,} {r.paper:>10,}  "
+                     f"{table1_note(r)}")
+    lines.append("-" * len(head))
+    lines.append(table1_summary(df))
     return "\n".join(lines)

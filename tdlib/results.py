@@ -305,10 +305,11 @@ class ChapterRun:
     lines every chapter shows.
     """
 
-    def __init__(self, chapter: str, profile: str) -> None:
+    def __init__(self, chapter: str, profile: str, settings: Mapping[str, Any] | None = None) -> None:
         from .chapters import check_profile
 
         self.chapter, self.profile = chapter, check_profile(profile)
+        self.settings = {k: v for k, v in (settings or {}).items() if k != "profile"}
         self.started = _dt.datetime.now(_dt.UTC)
         self._t0 = time.perf_counter()
 
@@ -316,8 +317,10 @@ class ChapterRun:
         """Markdown: which profile runs on which machine and revision."""
         reduced = {"smoke": "a smoke run on tiny subsets, not a result",
                    "cpu": "a reduced run sized for a 2-core CPU", "paper": "the paper's settings"}[self.profile]
-        return (f"**Profile `{self.profile}`** ({reduced}). Executed on {device_name()} at git "
-                f"`{_git_revision()}`, {self.started:%Y-%m-%d %H:%M} UTC, torch {library_versions()['torch']}.")
+        knobs = ", ".join(f"`{k}={v!r}`" for k, v in self.settings.items())
+        return (f"**Profile `{self.profile}`** ({reduced}){f'; settings {knobs}' if knobs else ''}. Executed on "
+                f"{device_name()} at git `{_git_revision()}`, {self.started:%Y-%m-%d %H:%M} UTC, "
+                f"torch {library_versions()['torch']}.")
 
     def footer(self, found: Iterable[Entry] = ()) -> str:
         """Markdown: wall time of this execution and the provenance of the cached results used."""

@@ -79,6 +79,19 @@ def resolve(chapter: Chapter, profile: str | None, params: Mapping[str, Any], re
     return {**params, "profile": check_profile(profile or chapter.default_profile or "cpu"), "recompute": recompute}
 
 
+def _hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell``: the book shows the settings in
+    each chapter's header line instead of a second parameters cell."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
+
+
 def run_chapter(name: str, profile: str | None = None, params: Mapping[str, Any] | None = None, *,
                 recompute: bool = False, output_dir: Path | None = None, log: bool = False) -> RunReport:
     """Execute one chapter notebook with papermill.
@@ -119,6 +132,7 @@ def run_chapter(name: str, profile: str | None = None, params: Mapping[str, Any]
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _hide_injected_parameters(Path(tmp))
     os.replace(tmp, target)
     return RunReport(chapter.name, parameters["profile"], parameters, target, time.perf_counter() - t0)
 

@@ -123,9 +123,10 @@ def test_status_reports_missing_planned_entries(tmp_path, monkeypatch):
 
 
 def test_chapter_run_header_and_footer_state_profile_and_revision():
-    run = ChapterRun("architectures", "smoke")
+    run = ChapterRun("architectures", "smoke", {"profile": "smoke", "models": ["lenetfc"]})
     head = run.header()
     assert "Profile `smoke`" in head and "smoke run" in head and "git `" in head
+    assert "settings `models=['lenetfc']`" in head
     assert "Wall time of this execution" in run.footer()
     with pytest.raises(ValueError, match="smoke, cpu, paper"):
         ChapterRun("architectures", "fast")
