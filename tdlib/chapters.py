@@ -21,9 +21,12 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import params
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
 BOOK_DIR = Path(__file__).resolve().parents[1] / "book"
@@ -152,3 +155,20 @@ def settings(chapter: str, profile: str, **overrides: Any) -> dict[str, Any]:
                          f"expected {', '.join(['profile', 'recompute', *ch.knobs()])}")
     table.update({k: v for k, v in overrides.items() if v is not None})
     return {"profile": profile, **table}
+
+
+def profiles_table() -> pd.DataFrame:
+    """Every chapter with its kind and, per profile, its knob values (the book's Reproducing table)."""
+    import pandas as pd
+
+    rows = []
+    for ch in CHAPTERS:
+        if not ch.notebook:
+            rows.append({"chapter": ch.name, "kind": "placeholder" if ch.filled_by else "text", "profile": "-",
+                         "settings": "-"})
+            continue
+        for p in PROFILES:
+            knobs = "; ".join(f"{k}={v}" for k, v in ch.profiles.get(p, {}).items()) or "(no knobs)"
+            kind = "notebook" + (" (committed)" if p == ch.default_profile else "")
+            rows.append({"chapter": ch.name, "kind": kind, "profile": p, "settings": knobs})
+    return pd.DataFrame(rows)

@@ -66,7 +66,7 @@ def test_every_notebook_chapter_runs_on_the_smoke_profile(ch, tmp_path, tmp_resu
     text = _text(nb)
     assert "Profile `smoke`" in text and "Wall time of this execution" in text
     if ch.name == "architectures":
-        assert "16 of 16 counts equal the original code's." in text
+        assert "16 of 16 of our counts equal the original code's." in text
         # smoke draws one model (1 BU/TD figure), 2 pyramids and the cost chart
         assert len(_outputs(nb, "image/png")) == 4
         assert (tmp_results / "architectures" / "table1.csv").is_file()
