@@ -78,6 +78,7 @@ class Chapter:
 
 
 TABLE1_MODELS = list(params.TABLE1_MODELS)
+VARIANTS = params.TABLE1_VARIANTS
 
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter("intro", "Top-Down Networks: the reproducible companion"),
@@ -92,8 +93,30 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("downscale", "Downscale study", filled_by="a later issue: the thesis downscale study (thesis §3.2.1)"),
     Chapter("fourier", "Fourier filtering and the toy cosine set",
             filled_by="a later issue: the thesis Fourier filtering and 2-D cosine experiments (thesis §3.2.2-3.2.3)"),
-    Chapter("bu-vs-td", "Experiment 1: bottom-up versus top-down",
-            filled_by="issue #4: the training engine and Figure 4"),
+    Chapter(
+        "bu-vs-td", "Experiment 1: bottom-up versus top-down", notebook=True, default_profile="cpu",
+        planner="tdlib.experiments.bu_vs_td:plan",
+        profiles={
+            # seconds: every code path (TD variants, augmentation, the widened ResNet TD) on tiny subsets
+            "smoke": {"datasets": ["mnist", "cifar10_aug"],
+                      "models": {"mnist": ["lenetfc"], "cifar10_aug": ["resnet32"]},
+                      "variants": list(VARIANTS), "repeats": 1, "epochs": 1, "train_subset": 256, "test_subset": 128,
+                      "wide_td": True},
+            # about 35 minutes on 2 cores: full MNIST/Fashion-MNIST for LeNetFC, subsets elsewhere, 1 epoch
+            "cpu": {"datasets": ["mnist", "fashion_mnist", "cifar10", "cifar10_aug"],
+                    "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"],
+                               "cifar10": ["resnet32"], "cifar10_aug": ["resnet32"]},
+                    "variants": list(VARIANTS), "repeats": {"lenetfc": 2, "nin_light": 1, "resnet32": 1},
+                    "epochs": 1, "train_subset": {"nin_light": 12_000, "resnet32": 2_000},
+                    "test_subset": {"resnet32": 1_000}, "wide_td": True},
+            # the original command lines: every cell, 4 repeats, the original epochs, all images
+            "paper": {"datasets": ["mnist", "fashion_mnist", "cifar10", "cifar10_aug"],
+                      "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"],
+                                 "cifar10": ["nin", "resnet32"], "cifar10_aug": ["nin", "resnet32"]},
+                      "variants": list(VARIANTS), "repeats": 4, "epochs": None, "train_subset": None,
+                      "test_subset": None, "wide_td": True},
+        },
+    ),
     Chapter("attacks", "Experiment 2: adversarial robustness",
             filled_by="a later issue: the adversarial attacks of Figures 5, 6, 11 and 12"),
     Chapter("segmentation", "Experiment 3: segmentation",

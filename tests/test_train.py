@@ -1,0 +1,152 @@
+"""tdlib.train: schedule, Keras weight decay, determinism, weights on disk."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tdlib.train import (
+    TrainConfig,
+    load_weights,
+    lr_at,
+    make_optimizer,
+    paper_epochs,
+    parameter_groups,
+    save_weights,
+    train,
+)
+
+
+@pytest.mark.parametrize("epochs, drops", [(30, (15, 24)), (40, (20, 32)), (50, (25, 40)), (100, (50, 80)),
+                                           (200, (100, 160)), (3, (2, 3))])
+def test_lr_schedule_divides_by_ten_at_half_and_four_fifths(epochs, drops):
+    lrs = [lr_at(e, epochs, 0.1) for e in range(epochs)]
+    first, second = drops
+    assert all(math.isclose(lr, 0.1) for lr in lrs[:first])
+    assert all(math.isclose(lr, 0.01) for lr in lrs[first:second])
+    assert all(math.isclose(lr, 0.001) for lr in lrs[second:])
+
+
+def test_lr_schedule_single_epoch_keeps_initial_rate():
+    assert lr_at(0, 1, 0.1) == 0.1
+
+
+class Toy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.bn(self.conv(x))).mean((2, 3)))
+
+
+def test_weight_decay_equals_keras_l2_gradient():
+    """One plain SGD step with our groups equals a step on CE + wd * sum(kernel**2) (Keras L2)."""
+    torch.manual_seed(0)
+    wd, lr = 5e-4, 0.1
+    x, y = torch.randn(8, 1, 6, 6), torch.randint(0, 3, (8,))
+    a, b = Toy(), Toy()
+    b.load_state_dict(a.state_dict())
+
+    opt = make_optimizer(a, lr=lr, momentum=0.0, nesterov=False, weight_decay=wd)
+    opt.zero_grad()
+    F.cross_entropy(a(x), y).backward()
+    opt.step()
+
+    loss = F.cross_entropy(b(x), y) + wd * (b.conv.weight.pow(2).sum() + b.fc.weight.pow(2).sum())
+    loss.backward()
+    with torch.no_grad():
+        for p in b.parameters():
+            p -= lr * p.grad
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=1e-7, msg=name)
+
+
+def test_weight_decay_groups_skip_biases_batchnorm_and_excluded_kernels():
+    m = Toy()
+    decay, rest = parameter_groups(m, 1e-4, exclude=("fc.",))
+    assert decay["weight_decay"] == pytest.approx(2e-4) and rest["weight_decay"] == 0
+    assert {id(p) for p in decay["params"]} == {id(m.conv.weight)}
+    assert len(rest["params"]) == 5
+
+
+def test_paper_settings():
+    assert paper_epochs("mnist", "lenetfc", "bu") == 50 and paper_epochs("mnist", "lenetfc", "rev") == 30
+    c = TrainConfig.paper("cifar10_aug", "resnet32", "td")
+    assert (c.epochs, c.weight_decay, c.augment) == (200, 1e-4, True)
+    assert TrainConfig.paper("cifar10", "nin").weight_decay == 5e-4
+    with pytest.raises(ValueError, match="known cells"):
+        paper_epochs("mnist", "resnet32", "bu")
+    with pytest.raises(ValueError, match="expected one of mnist, fashion_mnist, cifar10, cifar10_aug"):
+        TrainConfig("svhn", "lenetfc")
+
+
+TINY = dict(epochs=2, train_subset=300, test_subset=100)
+
+
+@pytest.fixture(scope="module")
+def mnist_available():
+    from tdlib.data import DatasetNotFoundError, load_arrays
+
+    try:
+        load_arrays("mnist", train=False, download=False)
+    except DatasetNotFoundError as e:
+        pytest.skip(f"MNIST not available offline: {str(e)[:200]}")
+
+
+def test_same_seed_same_result_on_cpu(mnist_available):
+    cfg = TrainConfig("mnist", "lenetfc", "td", seed=3, **TINY)
+    a, b = train(cfg, "cpu", progress=False), train(cfg, "cpu", progress=False)
+    cols = ["lr", "train_loss", "train_acc", "val_loss", "val_acc"]
+    assert a.history[cols].equals(b.history[cols])
+    assert a.test_acc == b.test_acc
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+    c = train(TrainConfig("mnist", "lenetfc", "td", seed=4, **TINY), "cpu", progress=False)
+    assert c.history.train_loss.tolist() != a.history.train_loss.tolist()
+
+
+def test_history_records_every_epoch_and_split_sizes(mnist_available):
+    res = train(TrainConfig("mnist", "lenetfc", "bu", epochs=3, train_subset=300, test_subset=100), "cpu",
+                progress=False)
+    h = res.history
+    assert h.epoch.tolist() == [1, 2, 3] and h.lr.tolist() == pytest.approx([0.1, 0.1, 0.01])
+    assert (h.seconds > 0).all() and h.val_acc.between(0, 1).all()
+    s = res.summary()
+    assert s["params"] == 7670 and 0 <= s["test_acc"] <= 1 and s["repeat"] == 0
+
+
+def test_augmented_cifar_and_wide_td_train(tmp_path):
+    from tdlib.data import DatasetNotFoundError, load_arrays
+
+    try:
+        load_arrays("cifar10", train=False, download=False)
+    except DatasetNotFoundError:
+        pytest.skip("CIFAR-10 not available offline")
+    cfg = TrainConfig("cifar10_aug", "resnet32", "td", epochs=1, train_subset=64, test_subset=32, widths=(64, 32, 32),
+                      weight_decay=1e-4)
+    res = train(cfg, "cpu", progress=False)
+    assert res.params == 609_322  # ResNet32 TD (528,042) with a 32-filter last block
+    path = save_weights(res.model, tmp_path / "w.pt", half=True)
+    back = load_weights(cfg, path)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), res.model(x), rtol=0.05, atol=0.05)
+
+
+def test_weights_round_trip_exactly(tmp_path):
+    cfg = TrainConfig("mnist", "nin_light", "rev")
+    from tdlib.train import build_model
+
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    path = save_weights(model, tmp_path / "sub" / "w.pt")
+    assert not list(path.parent.glob("*.tmp"))
+    back = load_weights(cfg, path)
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(back(x), model(x))
