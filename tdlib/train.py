@@ -222,6 +222,8 @@ class TrainResult:
         config: The configuration.
         history: One row per epoch: ``epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds``
             (``seconds``: training time of the epoch, without validation).
+        curve: The training loss and accuracy within epochs: one row per ``1/points_per_epoch``
+            of an epoch, ``epoch`` fractional (a learning curve even for one-epoch runs).
         test_loss: Test loss of the last-epoch weights.
         test_acc: Test accuracy of the last-epoch weights.
         params: Trainable parameters.
@@ -231,6 +233,7 @@ class TrainResult:
 
     config: TrainConfig
     history: pd.DataFrame
+    curve: pd.DataFrame
     test_loss: float
     test_acc: float
     params: int
@@ -271,7 +274,7 @@ def load_data(config: TrainConfig, device: torch.device) -> Splits:
 
 
 def train(config: TrainConfig, device: str | torch.device | None = None, progress: bool = True,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, points_per_epoch: int = 10) -> TrainResult:
     """Train one network as the original code does and evaluate it once on the test set.
 
     Args:
@@ -279,6 +282,7 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
         device: ``cpu``, ``cuda``, ...; default CUDA when available.
         progress: Show a tqdm bar per epoch.
         on_epoch: Called with each epoch's history row (e.g. to log).
+        points_per_epoch: Points of the within-epoch training curve.
 
     Returns:
         The :class:`TrainResult`.
@@ -293,7 +297,7 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
     order = torch.Generator().manual_seed(config.seed)
     aug_gen = torch.Generator(device=dev).manual_seed(config.seed) if config.augment else None
     augment = ShiftFlip().train() if config.augment else None
-    rows = []
+    rows, curve = [], []
     label = f"{config.dataset}/{config.model}/{config.variant}#{config.seed}"
     for epoch in range(config.epochs):
         lr = lr_at(epoch, config.epochs, config.lr)
@@ -303,9 +307,11 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
         loss_sum, correct, seen = torch.zeros((), device=dev), torch.zeros((), device=dev), 0
         batches = iterate_batches(data.x_train, data.y_train, config.batch_size, shuffle=True, generator=order)
         total = math.ceil(data.x_train.shape[0] / config.batch_size)
+        marks = {math.ceil(total * k / points_per_epoch) for k in range(1, points_per_epoch + 1)}
+        part_loss, part_correct, part_seen = torch.zeros((), device=dev), torch.zeros((), device=dev), 0
         t0 = time.perf_counter()
-        for xb, yb in tqdm(batches, total=total, desc=f"{label} epoch {epoch + 1}/{config.epochs}",
-                           disable=not progress, leave=False):
+        for step, (xb, yb) in enumerate(tqdm(batches, total=total, desc=f"{label} epoch {epoch + 1}/{config.epochs}",
+                           disable=not progress, leave=False), start=1):
             if augment is not None:
                 xb = augment(xb, aug_gen)
             if channels_last:
@@ -315,9 +321,14 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
             loss = F.cross_entropy(scores, yb)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.detach() * yb.shape[0]
-            correct += (scores.detach().argmax(1) == yb).sum()
-            seen += yb.shape[0]
+            part_loss += loss.detach() * yb.shape[0]
+            part_correct += (scores.detach().argmax(1) == yb).sum()
+            part_seen += yb.shape[0]
+            if step in marks:  # one point of the within-epoch curve (syncs a GPU ~10 times per epoch)
+                curve.append({"epoch": epoch + step / total, "train_loss": float(part_loss) / part_seen,
+                              "train_acc": float(part_correct) / part_seen})
+                loss_sum, correct, seen = loss_sum + part_loss, correct + part_correct, seen + part_seen
+                part_loss, part_correct, part_seen = torch.zeros((), device=dev), torch.zeros((), device=dev), 0
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - t0
@@ -329,8 +340,8 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
             on_epoch(row)
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test, channels_last=channels_last)
     model = model.to(memory_format=torch.contiguous_format)
-    return TrainResult(config, pd.DataFrame(rows), test_loss, test_acc, count_parameters(model), _device_label(dev),
-                       model.eval())
+    return TrainResult(config, pd.DataFrame(rows), pd.DataFrame(curve), test_loss, test_acc, count_parameters(model),
+                       _device_label(dev), model.eval())
 
 
 def _device_label(dev: torch.device) -> str:

@@ -116,6 +116,10 @@ def test_history_records_every_epoch_and_split_sizes(mnist_available):
     h = res.history
     assert h.epoch.tolist() == [1, 2, 3] and h.lr.tolist() == pytest.approx([0.1, 0.1, 0.01])
     assert (h.seconds > 0).all() and h.val_acc.between(0, 1).all()
+    c = res.curve
+    batches = math.ceil(270 / 128)  # 300 images, 10% for validation
+    assert len(c) == 3 * min(10, batches) and c.epoch.iloc[-1] == pytest.approx(3.0) and c.epoch.is_monotonic_increasing
+    assert c.train_acc.between(0, 1).all()
     s = res.summary()
     assert s["params"] == 7670 and 0 <= s["test_acc"] <= 1 and s["repeat"] == 0
 

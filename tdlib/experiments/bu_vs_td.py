@@ -80,7 +80,8 @@ def run_cell(config: TrainConfig, profile: str, *, recompute: bool = False, devi
         res = train(config, device=device, progress=progress)
         if save:
             save_weights(res.model, weights_path(config), half=res.params > HALF_ABOVE)
-        return {"summary": res.summary(), "history": res.history.to_dict(orient="records")}
+        return {"summary": res.summary(), "history": res.history.to_dict(orient="records"),
+                "curve": res.curve.to_dict(orient="records")}
 
     return results.cached(CHAPTER, EXPERIMENT, config.as_dict(), compute, profile=profile, recompute=recompute,
                           device=device)
