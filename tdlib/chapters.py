@@ -100,14 +100,16 @@ CHAPTERS: tuple[Chapter, ...] = (
             # seconds: every code path (TD variants, augmentation, the widened ResNet TD) on tiny subsets
             "smoke": {"datasets": ["mnist", "cifar10_aug"],
                       "models": {"mnist": ["lenetfc"], "cifar10_aug": ["resnet32"]},
-                      "variants": list(VARIANTS), "repeats": 1, "epochs": 1, "train_subset": 256, "test_subset": 128,
+                      "variants": list(VARIANTS), "repeats": 1, "epochs": 1,
+                      "train_subset": {"lenetfc": 256, "resnet32": 64}, "test_subset": 64,
                       "wide_td": True, "device": None},
-            # about 35 minutes on 2 cores: full MNIST/Fashion-MNIST for LeNetFC, subsets elsewhere, 1 epoch
+            # about an hour on 2 cores: full MNIST/Fashion-MNIST for LeNetFC (1 epoch), subsets elsewhere
             "cpu": {"datasets": ["mnist", "fashion_mnist", "cifar10", "cifar10_aug"],
                     "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"],
                                "cifar10": ["resnet32"], "cifar10_aug": ["resnet32"]},
                     "variants": list(VARIANTS), "repeats": {"lenetfc": 2, "nin_light": 1, "resnet32": 1},
-                    "epochs": 1, "train_subset": {"nin_light": 12_000, "resnet32": 2_000},
+                    "epochs": {"lenetfc": 1, "nin_light": 3, "resnet32": 3},
+                    "train_subset": {"nin_light": 12_000, "resnet32": 2_000},
                     "test_subset": {"resnet32": 1_000}, "wide_td": True, "device": None},
             # the original command lines: every cell, 4 repeats, the original epochs, all images
             "paper": {"datasets": ["mnist", "fashion_mnist", "cifar10", "cifar10_aug"],

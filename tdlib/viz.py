@@ -200,3 +200,54 @@ def draw_costs(df: pd.DataFrame) -> Figure:
     fig.tight_layout()
     return fig
 
+
+
+def draw_relative(paired: pd.DataFrame, datasets: Sequence[str]) -> Figure:
+    """The paper's Figure 4: TD variants relative to BU per dataset (accuracy in points, time as a ratio).
+
+    Args:
+        paired: :func:`tdlib.experiments.bu_vs_td.paired` rows; bars are means over repeats,
+            error bars one standard deviation (none for a single repeat).
+        datasets: Column order.
+    """
+    import seaborn as sns
+
+    datasets = [d for d in datasets if d in set(paired.dataset)]
+    labels = list(dict.fromkeys(paired.label))
+    fig, axes = plt.subplots(2, len(datasets), figsize=(3.2 * len(datasets) + 1.2, 6.0), squeeze=False)
+    for j, d in enumerate(datasets):
+        sub = paired[paired.dataset == d]
+        for i, (col, label, ref) in enumerate((("d_acc", "test accuracy - BU (points)", 0.0),
+                                               ("time_ratio", "time per epoch / BU", 1.0))):
+            ax = axes[i][j]
+            sns.barplot(sub, x="model", y=col, hue="label", hue_order=labels, errorbar="sd", ax=ax,
+                        palette="Set2", capsize=0.1, err_kws={"linewidth": 1})
+            ax.axhline(ref, color="#444444", lw=0.8, ls="--")
+            ax.set_xlabel("")
+            ax.set_ylabel(label if j == 0 else "")
+            if i == 0:
+                ax.set_title(d, fontsize=10)
+            legend = ax.get_legend()
+            if legend is not None and (i, j) != (0, len(datasets) - 1):
+                legend.remove()
+            elif legend is not None:
+                legend.set_title("")
+    fig.tight_layout()
+    return fig
+
+
+def draw_curves(curves: Mapping[str, pd.DataFrame], title: str) -> Figure:
+    """Training loss and accuracy within and across epochs, one line per variant."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for label, c in curves.items():
+        axes[0].plot(c.epoch, c.train_loss, marker=".", label=label)
+        axes[1].plot(c.epoch, c.train_acc, marker=".", label=label)
+    axes[0].set_ylabel("training loss")
+    axes[1].set_ylabel("training accuracy")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

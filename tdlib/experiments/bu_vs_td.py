@@ -14,11 +14,11 @@ be given once or per model (a dict keyed by registry name).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .. import results
@@ -105,45 +105,73 @@ def variant_label(variant: str, widths: Any) -> str:
     return f"{name} (last block {list(widths)[-1]})" if widths else name
 
 
+#: The paper's numbers quoted in its text (§4.1); Figure 4 itself is a bar chart without
+#: numbers. ResNet32 on CIFAR-10 (with or without augmentation: the text does not say).
+PAPER_TEXT_ACCURACY: dict[tuple[str, str], str] = {
+    ("resnet32", "BU"): "~88.7 (TD + 5.7)",
+    ("resnet32", "TD"): "~83",
+    ("resnet32", "TDrev"): ">89",
+    ("resnet32", "TD (last block 32)"): "~87",
+}
+
+
+def train_images(config: dict[str, Any]) -> int:
+    """Training images per epoch of a configuration (the pool minus its validation split)."""
+    from ..data import dataset_info
+    from ..train import base_dataset
+
+    n = config["train_subset"] or dataset_info(base_dataset(config["dataset"])).num_train
+    return n - math.ceil(config["val_fraction"] * n - 1e-9)
+
+
 def table(entries: list[results.Entry]) -> pd.DataFrame:
     """The tidy table of a grid: one row per (dataset, model, variant, repeat)."""
-    rows = [{**e.result["summary"], "profile": e.provenance["profile"]} for e in entries]
+    rows = [{**e.result["summary"], "train_images": train_images(e.config), "profile": e.provenance["profile"]}
+            for e in entries]
     df = pd.DataFrame(rows)
     if df.empty:
         return df
     df["label"] = [variant_label(v, w) for v, w in zip(df.variant, df.widths, strict=True)]
+    df["images_per_s"] = df.train_images / df.seconds_per_epoch
     return df
 
 
-def relative(df: pd.DataFrame) -> pd.DataFrame:
-    """Test accuracy and time per epoch of each variant relative to its BU, mean and std over repeats.
+def paired(df: pd.DataFrame) -> pd.DataFrame:
+    """Each TD run against the BU run of the same (dataset, model, repeat).
 
-    Accuracy: ``acc - acc_BU`` in points, paired by repeat; time: ``seconds / seconds_BU``,
-    paired by repeat. Std is over repeats (ddof 1; NaN with one repeat).
+    Returns:
+        Rows ``dataset, model, label, repeat, d_acc`` (test accuracy minus BU's, in points)
+        and ``time_ratio`` (seconds per epoch over BU's).
     """
     bu = df[df.variant == "bu"].set_index(["dataset", "model", "repeat"])
-    rows = []
-    for (dataset, model, label), g in df[df.label != "BU"].groupby(["dataset", "model", "label"], sort=False):
-        ref = bu.loc[[(dataset, model, r) for r in g.repeat if (dataset, model, r) in bu.index]]
-        g = g[[(dataset, model, r) in bu.index for r in g.repeat]]
-        if g.empty:
-            continue
-        d_acc = 100 * (g.test_acc.to_numpy() - ref.test_acc.to_numpy())
-        r_time = g.seconds_per_epoch.to_numpy() / ref.seconds_per_epoch.to_numpy()
-        rows.append({"dataset": dataset, "model": model, "label": label, "repeats": len(g),
-                     "d_acc_mean": d_acc.mean(), "d_acc_std": d_acc.std(ddof=1) if len(g) > 1 else np.nan,
-                     "time_ratio_mean": r_time.mean(),
-                     "time_ratio_std": r_time.std(ddof=1) if len(g) > 1 else np.nan})
-    return pd.DataFrame(rows)
+    td = df[df.label != "BU"]
+    keys = list(zip(td.dataset, td.model, td.repeat, strict=True))
+    td = td[[k in bu.index for k in keys]]
+    ref = bu.loc[[k for k in keys if k in bu.index]]
+    return pd.DataFrame({"dataset": td.dataset.to_numpy(), "model": td.model.to_numpy(), "label": td.label.to_numpy(),
+                         "repeat": td.repeat.to_numpy(),
+                         "d_acc": 100 * (td.test_acc.to_numpy() - ref.test_acc.to_numpy()),
+                         "time_ratio": td.seconds_per_epoch.to_numpy() / ref.seconds_per_epoch.to_numpy()})
+
+
+def relative(df: pd.DataFrame) -> pd.DataFrame:
+    """:func:`paired` aggregated: mean and std (ddof 1; NaN for one repeat) over repeats."""
+    g = paired(df).groupby(["dataset", "model", "label"], sort=False)
+    return g.agg(repeats=("d_acc", "size"), d_acc_mean=("d_acc", "mean"), d_acc_std=("d_acc", "std"),
+                 time_ratio_mean=("time_ratio", "mean"), time_ratio_std=("time_ratio", "std")).reset_index()
 
 
 def absolute(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std test accuracy (%) and seconds per epoch per cell."""
+    """Per cell: repeats, epochs, training images, test accuracy (%) mean and std, seconds per
+    epoch, images/s, parameters, and the paper's number where its text gives one."""
     g = df.groupby(["dataset", "model", "label"], sort=False)
-    out = g.agg(repeats=("test_acc", "size"), epochs=("epochs", "first"), acc_mean=("test_acc", "mean"),
-                acc_std=("test_acc", "std"), seconds_per_epoch=("seconds_per_epoch", "mean"),
+    out = g.agg(repeats=("test_acc", "size"), epochs=("epochs", "first"), train_images=("train_images", "first"),
+                acc_mean=("test_acc", "mean"), acc_std=("test_acc", "std"),
+                seconds_per_epoch=("seconds_per_epoch", "mean"), images_per_s=("images_per_s", "mean"),
                 params=("params", "first")).reset_index()
     out[["acc_mean", "acc_std"]] *= 100
+    out["paper_text"] = [PAPER_TEXT_ACCURACY.get((m, lab), "") if d.startswith("cifar10") else ""
+                         for d, m, lab in zip(out.dataset, out.model, out.label, strict=True)]
     return out
 
 
@@ -158,3 +186,58 @@ def load_trained(dataset: str, model: str, variant: str, settings: Mapping[str, 
                                         f"python -m tdlib run bu-vs-td with the same profile first")
             return load_weights(c, path, device)
     raise ValueError(f"{dataset}/{model}/{variant} is not a cell of this grid")
+
+
+def _fmt(rows: pd.DataFrame, col: str, spec: str = "+.2f", unit: str = "") -> str:
+    return "; ".join(f"{r.dataset} {r.model} {r.label} {getattr(r, col):{spec}}{unit}" for r in rows.itertuples())
+
+
+def verdicts(df: pd.DataFrame, profile: str) -> str:
+    """The paper's sub-claims of Experiment 1, each with our verdict and numbers (markdown).
+
+    "On par" means a mean accuracy within 1 point of the BU's or above it.
+    """
+    rel = relative(df)
+    ab = absolute(df)
+    out = []
+    if profile != "paper":
+        out.append(f"*Profile `{profile}`: reduced runs (see the grid above); these verdicts are about them.*")
+    td = rel[rel.label == "TD"]
+    if not td.empty:
+        par, better = td[td.d_acc_mean >= -1.0], int((td.d_acc_mean > 0).sum())
+        out.append(f"- **TD on par with BU** (paper: on par, sometimes better): TD is within 1 point of BU or better "
+                   f"in {len(par)} of {len(td)} (dataset, model) cells, and better in {better}. "
+                   f"TD minus BU, in points: {_fmt(td, 'd_acc_mean')}.")
+    three = ab[ab.label.isin(["TD", "TDuni", "TDrev"])]
+    if three.label.nunique() == 3:
+        best = three.loc[three.groupby(["dataset", "model"], sort=False).acc_mean.idxmax()]
+        n_rev = int((best.label == "TDrev").sum())
+        out.append(f"- **TDrev is the most accurate TD variant** (paper: yes): in {n_rev} of {len(best)} cells. "
+                   "Best variant per cell: " + "; ".join(f"{r.dataset} {r.model} {r.label} ({r.acc_mean:.2f} %)"
+                                                          for r in best.itertuples()) + ".")
+        slow = rel[rel.label.isin(["TD", "TDuni", "TDrev"])]
+        slowest = slow.loc[slow.groupby(["dataset", "model"], sort=False).time_ratio_mean.idxmax()]
+        rev_ratios = _fmt(slow[slow.label == "TDrev"], "time_ratio_mean", ".2f", "x")
+        out.append(f"- **TDrev is the slowest** (paper: yes): in {int((slowest.label == 'TDrev').sum())} of "
+                   f"{len(slowest)} cells. TD/BU time ratios of TDrev: {rev_ratios}.")
+    if not td.empty:
+        out.append(f"- **TD trains slower than BU** (paper: yes): TD's time per epoch is above BU's in "
+                   f"{int((td.time_ratio_mean > 1).sum())} of {len(td)} cells.")
+    res = ab[ab.model == "resnet32"]
+    for dataset in dict.fromkeys(res.dataset):
+        r = res[res.dataset == dataset].set_index("label").acc_mean
+        if {"BU", "TD"} <= set(r.index):
+            gap = r["BU"] - r["TD"]
+            line = (f"- **ResNet32 on {dataset}** (paper: TD ~83 %, 5.7 points below BU; TDrev > 89 %; TD with a "
+                    f"32-filter last block ~87 %): BU {r['BU']:.2f} %, TD {r['TD']:.2f} % (gap {gap:+.2f} points, "
+                    f"paper 5.7)")
+            if "TDrev" in r.index:
+                line += f", TDrev {r['TDrev']:.2f} %"
+            wide = "TD (last block 32)"
+            if wide in r.index:
+                rec = (r[wide] - r["TD"]) / gap if gap > 0 else float("nan")
+                line += (f", TD with a 32-filter last block {r[wide]:.2f} % ("
+                         + (f"recovers {100 * rec:.0f} % of the gap; paper: (87 - 83) / 5.7 = 70 %" if gap > 0
+                            else "no gap to recover") + ")")
+            out.append(line + ".")
+    return "\n".join(out)
