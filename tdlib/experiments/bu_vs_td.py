@@ -8,7 +8,8 @@ each cell are saved beside its entry (``<key>.pt``) for the attack and Grad-CAM 
 A grid is described by a chapter's settings (``tdlib.chapters``): ``datasets``, ``models``
 (per dataset), ``variants``, ``repeats``, ``epochs`` (``None`` means the original epochs),
 ``train_subset`` and ``test_subset`` (``None`` means all images), and ``wide_td``
-(also train ResNet32 TD with a 32-filter last block). Epochs, repeats and subsets may
+(also train ResNet32 TD with a 32-filter last block) and ``recalibrate_bn`` (re-estimate
+BatchNorm statistics after short runs; see :func:`tdlib.train.recalibrate_batchnorm`). Epochs, repeats and subsets may
 be given once or per model (a dict keyed by registry name).
 """
 
@@ -53,7 +54,8 @@ def cell_configs(settings: Mapping[str, Any]) -> list[TrainConfig]:
             for repeat in range(int(_per(settings["repeats"], model, 1))):
                 for variant, w in widths:
                     over: dict[str, Any] = {"seed": repeat, "train_subset": _per(settings.get("train_subset"), model),
-                                            "test_subset": _per(settings.get("test_subset"), model), "widths": w}
+                                            "test_subset": _per(settings.get("test_subset"), model), "widths": w,
+                                            "recalibrate_bn": bool(settings.get("recalibrate_bn", False))}
                     epochs = _per(settings.get("epochs"), model)
                     if epochs is not None:
                         over["epochs"] = int(epochs)
