@@ -17,6 +17,7 @@ Profiles:
 
 from __future__ import annotations
 
+import ast
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -179,8 +180,19 @@ def settings(chapter: str, profile: str, **overrides: Any) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for chapter {chapter!r}; "
                          f"expected {', '.join(['profile', 'recompute', *ch.knobs()])}")
-    table.update({k: v for k, v in overrides.items() if v is not None})
+    table.update({k: _coerce(k, v, table.get(k)) for k, v in overrides.items() if v is not None})
     return {"profile": profile, **table}
+
+
+def _coerce(name: str, value: Any, like: Any) -> Any:
+    """A knob given as text where the profile has a list, dict or number (plain ``papermill -p``
+    passes strings) is read as a Python literal."""
+    if not isinstance(value, str) or like is None or isinstance(like, str):
+        return value
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise ValueError(f"parameter {name}={value!r} is not a Python literal like the profile's {like!r}") from None
 
 
 def profiles_table() -> pd.DataFrame:

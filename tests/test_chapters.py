@@ -78,6 +78,13 @@ def test_settings_take_profile_values_and_overrides():
     assert s["models"] == ["nin"] and s["dataset"] == "mnist"
 
 
+def test_settings_read_text_knobs_as_literals_like_plain_papermill_passes_them():
+    s = settings("architectures", "smoke", models="['nin', 'resnet32']", image_index="3", dataset="fashion_mnist")
+    assert s["models"] == ["nin", "resnet32"] and s["image_index"] == 3 and s["dataset"] == "fashion_mnist"
+    with pytest.raises(ValueError, match="not a Python literal"):
+        settings("architectures", "smoke", models="[nin")
+
+
 def test_settings_errors_list_the_valid_names():
     with pytest.raises(ValueError, match="smoke, cpu, paper"):
         settings("architectures", "gpu")

@@ -71,6 +71,12 @@ def test_every_notebook_chapter_runs_on_the_smoke_profile(ch, tmp_path, tmp_resu
         assert len(_outputs(nb, "image/png")) == 4
         assert (tmp_results / "architectures" / "table1.csv").is_file()
         assert (tmp_results / "architectures" / "costs.csv").is_file()
+    if ch.name == "bu-vs-td":
+        assert "TD on par with BU" in text and "ResNet32 on cifar10_aug" in text
+        assert len(_outputs(nb, "image/png")) == 2  # Figure 4 and the learning curves
+        assert len(list((tmp_results / "bu-vs-td" / "train").glob("*.json"))) == 9
+        assert len(list((tmp_results / "bu-vs-td" / "train").glob("*.pt"))) == 9  # repeat 0 of every cell
+        assert (tmp_results / "bu-vs-td" / "accuracy.csv").is_file()
 
 
 def test_plain_papermill_call_with_a_knob(tmp_path, tmp_results):

@@ -154,3 +154,17 @@ def test_weights_round_trip_exactly(tmp_path):
     x = torch.rand(2, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(back(x), model(x))
+
+
+def test_recalibrate_batchnorm_sets_running_stats_to_the_data_statistics():
+    from tdlib.train import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    m = Toy()
+    x = torch.randn(64, 1, 6, 6) * 3 + 1
+    recalibrate_batchnorm(m.eval(), x, batch_size=64)
+    assert not m.training, "the mode is restored"
+    conv_out = m.conv(x)
+    torch.testing.assert_close(m.bn.running_mean, conv_out.mean((0, 2, 3)), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(m.bn.running_var, conv_out.var((0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert m.bn.momentum == 0.1, "the momentum is restored"

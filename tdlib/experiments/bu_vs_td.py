@@ -101,6 +101,12 @@ def run_grid(settings: Mapping[str, Any], profile: str, *, recompute: bool = Fal
     return out
 
 
+def grid(settings: Mapping[str, Any], profile: str, *, recompute: bool = False, device: str | None = None,
+         progress: bool = True) -> pd.DataFrame:
+    """The experiment: train (or load) every cell of a grid and return its tidy table (see :func:`table`)."""
+    return table(run_grid(settings, profile, recompute=recompute, device=device, progress=progress))
+
+
 def variant_label(variant: str, widths: Any) -> str:
     """``TD``, ``TDuni``, ``TDrev``, or ``TD (last block 32)`` for the widened ResNet TD."""
     name = VARIANT_NAMES[variant]

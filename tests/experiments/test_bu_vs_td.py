@@ -1,0 +1,101 @@
+"""tdlib.experiments.bu_vs_td: the grid, its cache (resume after an interruption), the comparisons."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tdlib import results
+from tdlib.chapters import settings
+from tdlib.experiments import bu_vs_td as exp
+
+TINY = {"datasets": ["mnist"], "models": {"mnist": ["lenetfc"]}, "variants": ["bu", "td"], "repeats": 2,
+        "epochs": 1, "train_subset": 128, "test_subset": 64, "wide_td": False}
+
+
+def test_profiles_expand_to_the_expected_cells():
+    paper = exp.cell_configs(settings("bu-vs-td", "paper"))
+    # 2 datasets x 2 models x 4 variants + 2 datasets x 2 models x 4 variants, 4 repeats, + 2 wide ResNet TDs x 4
+    assert len(paper) == (16 + 16) * 4 + 2 * 4
+    assert {c.epochs for c in paper if c.dataset == "cifar10_aug"} == {200}
+    assert all(c.train_subset is None and c.test_subset is None for c in paper)
+    cpu = exp.cell_configs(settings("bu-vs-td", "cpu"))
+    lenet = [c for c in cpu if c.model == "lenetfc"]
+    assert {c.seed for c in lenet} == {0, 1} and all(c.train_subset is None for c in lenet)
+    assert [c.widths for c in cpu if c.widths] == [(64, 32, 32), (64, 32, 32)]
+    assert exp.plan(settings("bu-vs-td", "cpu"))[0] == ("train", cpu[0].as_dict())
+
+
+def test_train_images_counts_the_pool_minus_validation():
+    assert exp.train_images({"dataset": "mnist", "train_subset": None, "val_fraction": 0.1}) == 54_000
+    assert exp.train_images({"dataset": "cifar10_aug", "train_subset": 2000, "val_fraction": 0.1}) == 1_800
+
+
+@pytest.fixture
+def mnist_available():
+    from tdlib.data import DatasetNotFoundError, load_arrays
+
+    try:
+        load_arrays("mnist", train=False, download=False)
+    except DatasetNotFoundError as e:
+        pytest.skip(f"MNIST not available offline: {str(e)[:200]}")
+
+
+def test_interrupted_grid_resumes_where_it_stopped(tmp_path, monkeypatch, mnist_available):
+    monkeypatch.setenv("TDLIB_RESULTS", str(tmp_path))
+    real_train, calls = exp.train, []
+
+    def interrupted(config, **kw):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed during the third run
+        calls.append(config)
+        return real_train(config, **kw)
+
+    monkeypatch.setattr(exp, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        exp.run_grid(TINY, "smoke", progress=False)
+    assert len(results.entries("bu-vs-td", root=tmp_path)) == 2
+    assert not list(tmp_path.rglob("*.tmp"))
+
+    calls.clear()
+    monkeypatch.setattr(exp, "train", lambda config, **kw: (calls.append(config), real_train(config, **kw))[1])
+    entries = exp.run_grid(TINY, "smoke", progress=False)
+    assert [(c.variant, c.seed) for c in calls] == [("bu", 1), ("td", 1)], "only the missing runs are trained"
+    df = exp.table(entries)
+    assert len(df) == 4 and set(df.label) == {"BU", "TD"} and (df.train_images == 115).all()
+    saved = sorted(p.name for p in tmp_path.rglob("*.pt"))
+    assert len(saved) == 2, "weights of repeat 0 only"
+    model = exp.load_trained("mnist", "lenetfc", "td", TINY)
+    assert sum(p.numel() for p in model.parameters()) == 14_452
+    curve = pd.DataFrame(entries[0].result["curve"])
+    assert curve.epoch.iloc[-1] == pytest.approx(1.0)
+
+
+def _fake(rows):
+    df = pd.DataFrame(rows, columns=["dataset", "model", "variant", "widths", "repeat", "test_acc",
+                                     "seconds_per_epoch", "epochs", "train_images", "params"])
+    df["label"] = [exp.variant_label(v, w) for v, w in zip(df.variant, df.widths, strict=True)]
+    df["images_per_s"] = df.train_images / df.seconds_per_epoch
+    return df
+
+
+def test_relative_pairs_by_repeat_and_verdicts_quote_the_numbers():
+    cells = {  # (variant, widths): [(accuracy, seconds per epoch) for repeats 0 and 1]
+        ("bu", None): [(0.90, 10.0), (0.88, 12.0)],
+        ("td", None): [(0.84, 20.0), (0.84, 18.0)],
+        ("uni", None): [(0.80, 15.0), (0.82, 15.0)],
+        ("rev", None): [(0.91, 40.0), (0.89, 36.0)],
+        ("td", (64, 32, 32)): [(0.88, 22.0), (0.86, 22.0)],
+    }
+    df = _fake([("cifar10", "resnet32", v, w, r, acc, sec, 1, 100, 1)
+                for (v, w), runs in cells.items() for r, (acc, sec) in enumerate(runs)])
+    rel = exp.relative(df).set_index("label")
+    assert rel.loc["TD", "d_acc_mean"] == pytest.approx(-5.0)  # (-6 + -4) / 2
+    assert rel.loc["TD", "d_acc_std"] == pytest.approx(np.std([-6, -4], ddof=1))
+    assert rel.loc["TD", "time_ratio_mean"] == pytest.approx((2.0 + 1.5) / 2)
+    assert rel.loc["TDrev", "d_acc_mean"] == pytest.approx(1.0)
+    text = exp.verdicts(df, "paper")
+    assert "within 1 point of BU or better in 0 of 1" in text
+    assert "TDrev is the most accurate TD variant** (paper: yes): in 1 of 1" in text
+    assert "gap +5.00 points" in text and "recovers 60 % of the gap" in text  # (87 - 84) / (89 - 84)
+    ab = exp.absolute(df).set_index("label")
+    assert ab.loc["TD", "paper_text"] == "~83" and ab.loc["BU", "acc_mean"] == pytest.approx(89.0)
