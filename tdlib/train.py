@@ -19,8 +19,6 @@ configuration gives the same result on the same CPU.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,8 +31,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .data import ShiftFlip, Splits, iterate_batches, load_splits
+from .data import ShiftFlip, Splits, _atomic_write, iterate_batches, load_splits
 from .models import count_parameters, get_model
+from .results import device_name
 from .speed import prepare_training
 
 # --- Original hyper-parameters (experiments.md §5) ------------------------------------
@@ -171,7 +170,7 @@ def make_optimizer(model: nn.Module, lr: float = 0.1, momentum: float = 0.9, nes
                            nesterov=nesterov)
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor) -> Tensor:
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """One SGD step on a batch: cross-entropy on the model's scores, backward, update.
 
     Args:
@@ -181,13 +180,14 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y:
         y: Labels ``(B,)``.
 
     Returns:
-        The loss (a detached scalar tensor).
+        The loss (a detached scalar tensor) and the detached scores ``(B, classes)``.
     """
     optimizer.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(x), y)
+    scores = model(x)
+    loss = F.cross_entropy(scores, y)
     loss.backward()
     optimizer.step()
-    return loss.detach()
+    return loss.detach(), scores.detach()
 
 
 @torch.inference_mode()
@@ -343,13 +343,9 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
                 xb = augment(xb, aug_gen)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            optimizer.zero_grad(set_to_none=True)
-            scores = model(xb)
-            loss = F.cross_entropy(scores, yb)
-            loss.backward()
-            optimizer.step()
-            part_loss += loss.detach() * yb.shape[0]
-            part_correct += (scores.detach().argmax(1) == yb).sum()
+            loss, scores = train_step(model, optimizer, xb, yb)
+            part_loss += loss * yb.shape[0]
+            part_correct += (scores.argmax(1) == yb).sum()
             part_seen += yb.shape[0]
             if step in marks:  # one point of the within-epoch curve (syncs a GPU ~10 times per epoch)
                 curve.append({"epoch": epoch + step / total, "train_loss": float(part_loss) / part_seen,
@@ -370,13 +366,7 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test, channels_last=channels_last)
     model = model.to(memory_format=torch.contiguous_format)
     return TrainResult(config, pd.DataFrame(rows), pd.DataFrame(curve), test_loss, test_acc, count_parameters(model),
-                       _device_label(dev), model.eval())
-
-
-def _device_label(dev: torch.device) -> str:
-    from .results import device_name
-
-    return device_name(str(dev))
+                       device_name(str(dev)), model.eval())
 
 
 def save_weights(model: nn.Module, path: Path, half: bool = False) -> Path:
@@ -389,15 +379,7 @@ def save_weights(model: nn.Module, path: Path, half: bool = False) -> Path:
     """
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write(path, lambda f: torch.save(state, f))
     return path
 
 
