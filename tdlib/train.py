@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .data import ShiftFlip, Splits, _atomic_write, iterate_batches, load_splits
+from .data import ShiftFlip, Splits, iterate_batches, load_splits
+from .data import _atomic_write as atomic_write_bytes
 from .models import count_parameters, get_model
 from .results import device_name
 from .speed import prepare_training
@@ -301,7 +302,8 @@ def load_data(config: TrainConfig, device: torch.device) -> Splits:
 
 
 def train(config: TrainConfig, device: str | torch.device | None = None, progress: bool = True,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None, points_per_epoch: int = 10) -> TrainResult:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, points_per_epoch: int = 10,
+          checkpoint: Path | None = None) -> TrainResult:
     """Train one network as the original code does and evaluate it once on the test set.
 
     Args:
@@ -310,6 +312,11 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
         progress: Show a tqdm bar per epoch.
         on_epoch: Called with each epoch's history row (e.g. to log).
         points_per_epoch: Points of the within-epoch training curve.
+        checkpoint: A file to save the run's state to after every epoch (atomically) and to
+            resume from when it exists: a run killed after epoch k restarts at epoch k + 1 and
+            ends with the same weights and history as an uninterrupted one (the random
+            generators are part of the state). Deleted when the run ends. ``None``: no
+            checkpoints.
 
     Returns:
         The :class:`TrainResult`.
@@ -324,9 +331,13 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
     order = torch.Generator().manual_seed(config.seed)
     aug_gen = torch.Generator(device=dev).manual_seed(config.seed) if config.augment else None
     augment = ShiftFlip().train() if config.augment else None
-    rows, curve = [], []
+    rows: list[dict[str, Any]] = []
+    curve: list[dict[str, Any]] = []
+    start = 0
+    if checkpoint is not None and checkpoint.is_file():
+        start = _resume(checkpoint, config, model, optimizer, order, aug_gen, rows, curve)
     label = f"{config.dataset}/{config.model}/{config.variant}#{config.seed}"
-    for epoch in range(config.epochs):
+    for epoch in range(start, config.epochs):
         lr = lr_at(epoch, config.epochs, config.lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -359,14 +370,53 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": float(loss_sum) / seen, "train_acc": float(correct) / seen,
                "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds}
         rows.append(row)
+        if checkpoint is not None and epoch + 1 < config.epochs:
+            _save_checkpoint(checkpoint, config, epoch + 1, model, optimizer, order, aug_gen, rows, curve)
         if on_epoch is not None:
             on_epoch(row)
     if config.recalibrate_bn:
         recalibrate_batchnorm(model, data.x_train, channels_last=channels_last)
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test, channels_last=channels_last)
     model = model.to(memory_format=torch.contiguous_format)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return TrainResult(config, pd.DataFrame(rows), pd.DataFrame(curve), test_loss, test_acc, count_parameters(model),
                        device_name(str(dev)), model.eval())
+
+
+def _save_checkpoint(path: Path, config: TrainConfig, epochs_done: int, model: nn.Module,
+                     optimizer: torch.optim.Optimizer, order: torch.Generator, aug_gen: torch.Generator | None,
+                     rows: list[dict[str, Any]], curve: list[dict[str, Any]]) -> None:
+    """Everything :func:`train` needs to continue after ``epochs_done`` epochs, written atomically."""
+    state = {"config": config.as_dict(), "epochs_done": epochs_done,
+             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+             "optimizer": optimizer.state_dict(), "order": order.get_state(),
+             "aug": aug_gen.get_state() if aug_gen is not None else None,
+             "torch_rng": torch.get_rng_state(),
+             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+             "rows": rows, "curve": curve}
+    atomic_write_bytes(path, lambda f: torch.save(state, f))
+
+
+def _resume(path: Path, config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+            order: torch.Generator, aug_gen: torch.Generator | None, rows: list[dict[str, Any]],
+            curve: list[dict[str, Any]]) -> int:
+    """Load a checkpoint of :func:`_save_checkpoint` into the run's objects; returns the next epoch."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("config") != config.as_dict():
+        raise ValueError(f"checkpoint {path} belongs to another run ({state.get('config')}); "
+                         f"delete it to start {config} afresh")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    order.set_state(state["order"])
+    if aug_gen is not None:
+        aug_gen.set_state(state["aug"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    rows.extend(state["rows"])
+    curve.extend(state["curve"])
+    return int(state["epochs_done"])
 
 
 def save_weights(model: nn.Module, path: Path, half: bool = False) -> Path:
@@ -379,7 +429,7 @@ def save_weights(model: nn.Module, path: Path, half: bool = False) -> Path:
     """
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items()}
-    _atomic_write(path, lambda f: torch.save(state, f))
+    atomic_write_bytes(path, lambda f: torch.save(state, f))
     return path
 
 

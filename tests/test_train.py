@@ -168,3 +168,35 @@ def test_recalibrate_batchnorm_sets_running_stats_to_the_data_statistics():
     torch.testing.assert_close(m.bn.running_mean, conv_out.mean((0, 2, 3)), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(m.bn.running_var, conv_out.var((0, 2, 3)), rtol=1e-4, atol=1e-5)
     assert m.bn.momentum == 0.1, "the momentum is restored"
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_checkpoint_resumes_to_the_uninterrupted_result(mnist_available, tmp_path):
+    # NIN-light has dropout (the global generator) and BatchNorm (recalibrated at the end)
+    cfg = TrainConfig("mnist", "nin_light", "bu", epochs=3, seed=1, train_subset=300, test_subset=100,
+                      recalibrate_bn=True)
+    ref = train(cfg, "cpu", progress=False)
+    ckpt = tmp_path / "run.ckpt"
+
+    def die_after_two(row):
+        if row["epoch"] == 2:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train(cfg, "cpu", progress=False, on_epoch=die_after_two, checkpoint=ckpt)
+    assert ckpt.is_file() and not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ValueError, match="another run"):
+        train(TrainConfig("mnist", "nin_light", "bu", epochs=3, seed=2, train_subset=300, test_subset=100), "cpu",
+              progress=False, checkpoint=ckpt)
+    epochs_run = []
+    res = train(cfg, "cpu", progress=False, checkpoint=ckpt, on_epoch=lambda row: epochs_run.append(row["epoch"]))
+    assert epochs_run == [3]  # only the missing epoch was trained
+    assert not ckpt.exists()
+    cols = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
+    assert res.history[cols].equals(ref.history[cols])
+    assert res.curve.equals(ref.curve) and res.test_acc == ref.test_acc
+    for (k, va), vb in zip(ref.model.state_dict().items(), res.model.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
