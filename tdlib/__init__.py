@@ -5,11 +5,45 @@ Main entry points::
     from tdlib import get_model, list_models, to_topdown
     bu = get_model("nin_light")            # a bottom-up baseline of the paper
     td = to_topdown(bu, arrangement="td")  # its top-down twin (also: "uni", "rev")
+
+Layout (imports run downwards only; ``tests/test_imports.py`` fails on any import circle)::
+
+    tdlib/
+      io.py           atomic writes, the source checkout's location
+      provenance.py   git revision, device name, library versions of a result
+      nets/           spec -> layers -> build -> bottomup -> topdown; registry <- zoo; factory
+                      (get_model) on top; params (Table 1). Segmentation networks go here.
+      data/           sources (registry, mirrors, downloads), splits, augment, batching.
+                      The segmentation mesh set and the toy cosine set go here.
+      pyramid.py      blur, downscale, input pyramids, upsampling, Fourier filters
+      speed.py        speed levers (allocator, channels-last, BatchNorm folding)
+      train.py        the training engine (original recipe, seeded, checkpointed)
+      bench.py        images/s, FLOP/s and TD/BU cost ratios
+      robustness/     reserved: attacks, minimal perturbations, per-scale ablation (Experiment 2)
+      explain.py      reserved: Grad-CAM and localisation IoU
+      book/           chapters (profiles), runner (papermill), results (cache), viz
+      experiments/    one module per chapter: grids, experiment functions, verdicts
+      cli.py          python -m tdlib ...
+
+``nets``, ``data``, ``pyramid``, ``io`` and ``provenance`` import nothing from ``train``,
+``book`` or ``experiments``; the book machinery imports no experiment (it finds a
+chapter's planner by name); experiments use everything else.
 """
 
-from .models import BottomUpNet, build_bottomup, count_parameters, describe, get_model, list_models
-from .spec import BUSpec, Stage, Stem, Unit
-from .topdown import TopDownNet, to_topdown
+from .nets import (
+    BottomUpNet,
+    BUSpec,
+    Stage,
+    Stem,
+    TopDownNet,
+    Unit,
+    build_bottomup,
+    count_parameters,
+    describe,
+    get_model,
+    list_models,
+    to_topdown,
+)
 
 __version__ = "0.1.0"
 

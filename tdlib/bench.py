@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .layers import Merge
-from .models import count_parameters, get_model, model_info
+from .nets import count_parameters, get_model, model_info
+from .nets.layers import Merge
 from .speed import prepare_inference, prepare_training, tune_allocator, tuned_allocator, use_channels_last
 from .train import make_optimizer, train_step
 
@@ -73,7 +73,7 @@ def flops_per_image(model: nn.Module, x: torch.Tensor, train: bool) -> float:
     """Convolution and matmul FLOPs per image of a forward (and backward when ``train``) pass.
 
     Counted for the network as defined: the exact merge rewrite of
-    :class:`~tdlib.layers.Merge`, which skips 28% of a merge's multiply-adds, is switched
+    :class:`~tdlib.nets.layers.Merge`, which skips 28% of a merge's multiply-adds, is switched
     off while counting, so the TD/BU FLOP ratio describes the architecture.
     """
     model.train(train)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .chapters import CHAPTERS, PROFILES
-    from .runner import notebook_parameters
+    from .book.chapters import CHAPTERS, PROFILES
+    from .book.runner import notebook_parameters
 
     for ch in CHAPTERS:
         if not ch.notebook:
@@ -36,7 +36,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import ChapterFailed, parse_assignments, run_chapters
+    from .book.runner import ChapterFailed, parse_assignments, run_chapters
 
     try:
         reports = run_chapters(args.chapters, args.profile, parse_assignments(args.param), recompute=args.recompute,
@@ -50,7 +50,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from .results import results_root, status
+    from .book.results import results_root, status
 
     df = status()
     if args.chapter:
@@ -61,7 +61,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .models import list_models, model_info
+    from .nets import list_models, model_info
 
     for name in list_models():
         info = model_info(name)
@@ -71,7 +71,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
-    from .params import format_table1, table1
+    from .nets.params import format_table1, table1
 
     df = table1()
     if args.csv:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from .layers import BasicBlock, ConvUnit, PreActBlock
+from .nets.layers import BasicBlock, ConvUnit, PreActBlock
 
 _ALLOCATOR_TUNED = False
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters (malloc.h)
@@ -84,9 +84,9 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """An eval-mode copy of ``model`` with BatchNorm folded into the preceding convolutions.
 
-    Folds conv -> BN pairs of :class:`~tdlib.layers.ConvUnit` (post-activation),
-    :class:`~tdlib.layers.PreActBlock` (first conv -> second BN) and
-    :class:`~tdlib.layers.BasicBlock`. Pre-activation BNs (BN -> ReLU -> conv) stay.
+    Folds conv -> BN pairs of :class:`~tdlib.nets.layers.ConvUnit` (post-activation),
+    :class:`~tdlib.nets.layers.PreActBlock` (first conv -> second BN) and
+    :class:`~tdlib.nets.layers.BasicBlock`. Pre-activation BNs (BN -> ReLU -> conv) stay.
     The copy computes the same function as ``model.eval()`` up to rounding.
     """
     model = copy.deepcopy(model).eval()

@@ -32,9 +32,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .data import ShiftFlip, Splits, iterate_batches, load_splits
-from .data import _atomic_write as atomic_write_bytes
-from .models import count_parameters, get_model
-from .results import device_name
+from .io import atomic_write_bytes
+from .nets import count_parameters, get_model
+from .provenance import device_name
 from .speed import prepare_training
 
 # --- Original hyper-parameters (experiments.md §5) ------------------------------------

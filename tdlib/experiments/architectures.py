@@ -15,11 +15,11 @@ from tqdm import tqdm
 
 from ..bench import flops_per_image
 from ..data import dataset_info, load_arrays
-from ..layers import MERGES
-from ..models import count_parameters, get_model, model_info
-from ..params import VARIANT_NAMES
+from ..nets import count_parameters, get_model, model_info
+from ..nets.layers import MERGES
+from ..nets.params import VARIANT_NAMES
+from ..nets.topdown import ARRANGEMENTS
 from ..pyramid import DOWNSCALE_METHODS, pyramid
-from ..topdown import ARRANGEMENTS
 
 
 def costs(models: Sequence[str], arrangements: Sequence[str] = ARRANGEMENTS,

@@ -5,7 +5,7 @@ its own in the results cache (``data/results/bu-vs-td/train/<key>.json``), so a 
 resumes after an interruption and fills up across sessions. The weights of repeat 0 of
 each cell are saved beside its entry (``<key>.pt``) for the attack and Grad-CAM chapters.
 
-A grid is described by a chapter's settings (``tdlib.chapters``): ``datasets``, ``models``
+A grid is described by a chapter's settings (``tdlib.book.chapters``): ``datasets``, ``models``
 (per dataset), ``variants``, ``repeats``, ``epochs`` (``None`` means the original epochs),
 ``train_subset`` and ``test_subset`` (``None`` means all images), and ``wide_td``
 (also train ResNet32 TD with a 32-filter last block) and ``recalibrate_bn`` (re-estimate
@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from .. import results
-from ..chapters import Plan
-from ..params import VARIANT_NAMES
+from ..book import results
+from ..book.chapters import Plan
+from ..nets.params import VARIANT_NAMES
 from ..train import TrainConfig, load_weights, save_weights, train
 
 CHAPTER = "bu-vs-td"

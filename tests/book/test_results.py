@@ -1,4 +1,4 @@
-"""tdlib.results: keys, atomic writes, resume, provenance, status."""
+"""tdlib.book.results: keys, atomic writes, resume, provenance, status."""
 
 import json
 import sys
@@ -6,9 +6,9 @@ import types
 
 import pandas as pd
 import pytest
+from tdlib.book.results import ChapterRun, cached, config_key, entries, lookup, save_table, status
 
-from tdlib import results
-from tdlib.results import ChapterRun, cached, config_key, entries, lookup, save_table, status
+from tdlib.book import results
 
 
 def test_key_is_stable_and_order_free():
@@ -110,7 +110,7 @@ def test_status_counts_cached_per_profile(tmp_path):
 
 
 def test_status_reports_missing_planned_entries(tmp_path, monkeypatch):
-    from tdlib import chapters
+    from tdlib.book import chapters
 
     plan = [("exp", {"i": 0}), ("exp", {"i": 1})]
     monkeypatch.setitem(sys.modules, "fake_planner", types.SimpleNamespace(plan=lambda settings: plan))

@@ -2,7 +2,7 @@
 
 The TD network (paper §3) reverses the BU feature extraction: it starts from the
 coarsest input of a blur pyramid and works towards the full resolution. The builder reads
-a :class:`~tdlib.spec.BUSpec` and applies these rules, which reproduce the authors' five
+a :class:`~tdlib.nets.spec.BUSpec` and applies these rules, which reproduce the authors' five
 hand-written TD classifiers (LeNetFC, NIN-light, NIN, ResNet32, ResNet18-light) layer for
 layer and parameter for parameter:
 
@@ -39,6 +39,9 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
+from ..pyramid import DOWNSCALE_METHODS, Downscale, InputPyramid
+from .bottomup import describe
+from .build import check_input, make_head, make_stem, make_unit, style_of, unit_kwargs
 from .layers import (
     MERGES,
     UPSAMPLES,
@@ -50,8 +53,6 @@ from .layers import (
     init_weights_,
     upsample_factory,
 )
-from .models import check_input, describe, make_head, make_stem, make_unit, style_of, unit_kwargs
-from .pyramid import DOWNSCALE_METHODS, Downscale, InputPyramid
 from .spec import BUSpec, Down, Unit
 
 Arrangement = Literal["td", "uni", "rev"]
@@ -216,8 +217,8 @@ def to_topdown(
     """Build the top-down twin of a bottom-up network.
 
     Args:
-        bu: A :class:`~tdlib.models.BottomUpNet`, a :class:`~tdlib.spec.BUSpec`, or a
-            torchvision BasicBlock ResNet (read by :func:`tdlib.models.describe`). Weights
+        bu: A :class:`~tdlib.nets.BottomUpNet`, a :class:`~tdlib.nets.spec.BUSpec`, or a
+            torchvision BasicBlock ResNet (read by :func:`tdlib.nets.describe`). Weights
             are not copied: the TD network is a new, freshly initialised network.
         arrangement: Filter arrangement ``"td"``, ``"uni"`` or ``"rev"`` (paper §3.3).
         merge: Resolution merge ``"add"``, ``"concat"`` or ``"add_concat"`` (§3.2).

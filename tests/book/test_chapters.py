@@ -1,4 +1,4 @@
-"""tdlib.chapters: the registry matches the book, every chapter file exists, profiles and settings."""
+"""tdlib.book.chapters: the registry matches the book, every chapter file exists, profiles and settings."""
 
 import json
 import re
@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tdlib.book.chapters import CHAPTERS, PROFILES, chapter_names, get_chapter, notebook_chapters, settings
 
-from tdlib.chapters import CHAPTERS, PROFILES, chapter_names, get_chapter, notebook_chapters, settings
-
-BOOK = Path(__file__).resolve().parents[1] / "book"
+BOOK = Path(__file__).resolve().parents[2] / "book"
 EXPECTED = ["intro", "architectures", "downscale", "fourier", "bu-vs-td", "attacks", "segmentation", "gradcam",
             "claims", "reproducing"]
 

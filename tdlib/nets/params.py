@@ -13,7 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from .models import count_parameters, get_model, model_info
+from .build import count_parameters
+from .factory import get_model
+from .registry import model_info
 
 TABLE1_MODELS: tuple[str, ...] = ("lenetfc", "nin_light", "nin", "resnet32")
 TABLE1_VARIANTS: tuple[str, ...] = ("bu", "td", "uni", "rev")

@@ -3,8 +3,8 @@
 A BU classifier is described, not hand-written: an optional stem convolution, a list of
 stages from the finest resolution to the coarsest, and a head. Each stage says how the
 resolution is halved on entering it (``down``) and which units (conv layers or residual
-blocks) then run at that resolution. :func:`tdlib.models.build_bottomup` turns a
-:class:`BUSpec` into a network and :func:`tdlib.topdown.to_topdown` turns the same
+blocks) then run at that resolution. :func:`tdlib.nets.build_bottomup` turns a
+:class:`BUSpec` into a network and :func:`tdlib.nets.topdown.to_topdown` turns the same
 description into its top-down (TD) twin, so that no model needs a hand-written TD
 version.
 

@@ -10,7 +10,7 @@ nothing, and a rerun computes only what is missing.
 
 Example::
 
-    from tdlib.results import cached
+    from tdlib.book.results import cached
     df = cached("architectures", "costs", {"model": "lenetfc"}, lambda: make_table(), profile="cpu")
 """
 
@@ -20,20 +20,18 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import platform
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ..io import atomic_write_text, repo_dir
+from ..provenance import device_name, git_revision, library_versions, record
+
 ROOT_ENV = "TDLIB_RESULTS"
-_REPO = Path(__file__).resolve().parents[1]
 
 
 def results_root() -> Path:
@@ -41,8 +39,8 @@ def results_root() -> Path:
     env = os.environ.get(ROOT_ENV)
     if env:
         return Path(env).expanduser()
-    if (_REPO / "pyproject.toml").is_file():
-        return _REPO / "data" / "results"
+    if (repo := repo_dir()) is not None:
+        return repo / "data" / "results"
     return Path.home() / ".cache" / "tdlib" / "results"
 
 
@@ -62,64 +60,6 @@ def _jsonable(value: Any) -> Any:
 def config_key(experiment: str, config: Mapping[str, Any]) -> str:
     """Short stable hash of an experiment name and its full configuration."""
     return hashlib.sha256(f"{experiment}\n{canonical(config)}".encode()).hexdigest()[:16]
-
-
-@cache
-def _git_revision() -> str:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=_REPO, capture_output=True,
-                             text=True, check=True, timeout=10).stdout.strip()
-        # Only code makes a result's revision dirty; results and notebooks written by the run do not.
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tdlib", "pyproject.toml"], cwd=_REPO,
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-@cache
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def device_name(device: str | None = None) -> str:
-    """A readable name of the device that computed a result (GPU name, or CPU and threads)."""
-    import torch
-
-    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    return f"{_cpu_name()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries that shape results."""
-    import numpy
-    import torch
-    import torchvision
-
-    from . import __version__
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": numpy.__version__, "tdlib": __version__}
-
-
-def provenance(profile: str, wall_seconds: float, device: str | None = None) -> dict[str, Any]:
-    """The provenance record stored with every result."""
-    return {
-        "profile": profile,
-        "git": _git_revision(),
-        "device": device_name(device),
-        "versions": library_versions(),
-        "wall_seconds": round(wall_seconds, 3),
-        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
 
 
 @dataclass(frozen=True)
@@ -155,19 +95,6 @@ def entry_path(chapter: str, experiment: str, config: Mapping[str, Any], root: P
     return (root or results_root()) / chapter / experiment / f"{config_key(experiment, config)}.json"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _encode(result: Any) -> dict[str, Any]:
     if isinstance(result, pd.DataFrame):
         return {"kind": "table", "columns": list(result.columns),
@@ -200,7 +127,7 @@ def store(chapter: str, experiment: str, config: Mapping[str, Any], result: Any,
     path = entry_path(chapter, experiment, config, root)
     data = {"chapter": chapter, "experiment": experiment, "key": config_key(experiment, config),
             "config": json.loads(canonical(config)), "result": _encode(result), "provenance": dict(prov)}
-    write_atomic(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
     return load(path)
 
 
@@ -224,7 +151,7 @@ def cached(chapter: str, experiment: str, config: Mapping[str, Any], compute: Ca
             return hit
     t0 = time.perf_counter()
     result = compute()
-    return store(chapter, experiment, config, result, provenance(profile, time.perf_counter() - t0, device), root)
+    return store(chapter, experiment, config, result, record(profile, time.perf_counter() - t0, device), root)
 
 
 def entries(chapter: str | None = None, root: Path | None = None) -> list[Entry]:
@@ -272,7 +199,7 @@ def save_table(chapter: str, name: str, table: pd.DataFrame, root: Path | None =
     path = (root or results_root()) / chapter / f"{name}.csv"
     text = table.to_csv(index=False)
     if not (path.is_file() and path.read_text() == text):
-        write_atomic(path, text)
+        atomic_write_text(path, text)
     return path
 
 
@@ -319,7 +246,7 @@ class ChapterRun:
                    "cpu": "a reduced run sized for a 2-core CPU", "paper": "the paper's settings"}[self.profile]
         knobs = ", ".join(f"`{k}={v!r}`" for k, v in self.settings.items())
         return (f"**Profile `{self.profile}`** ({reduced}){f'; settings {knobs}' if knobs else ''}. Executed on "
-                f"{device_name()} at git `{_git_revision()}`, {self.started:%Y-%m-%d %H:%M} UTC, "
+                f"{device_name()} at git `{git_revision()}`, {self.started:%Y-%m-%d %H:%M} UTC, "
                 f"torch {library_versions()['torch']}.")
 
     def footer(self, found: Iterable[Entry] = ()) -> str:
@@ -327,4 +254,4 @@ class ChapterRun:
         found = list(found)
         cached_part = f" Cached results used: {provenance_line(found)}." if found else ""
         return (f"Wall time of this execution: {time.perf_counter() - self._t0:,.1f} s "
-                f"(profile `{self.profile}`, git `{_git_revision()}`).{cached_part}")
+                f"(profile `{self.profile}`, git `{git_revision()}`).{cached_part}")

@@ -22,10 +22,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from tdlib.book.chapters import CHAPTERS
 
-from tdlib.chapters import CHAPTERS
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update"]
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torchvision
+from tdlib.nets import count_all, load_torchvision_weights, model_info
 
 from tdlib import (
     BUSpec,
@@ -14,7 +15,6 @@ from tdlib import (
     get_model,
     list_models,
 )
-from tdlib.models import count_all, load_torchvision_weights, model_info
 
 
 def test_registry_lists_the_paper_models():

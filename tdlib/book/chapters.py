@@ -1,7 +1,7 @@
 """The book's chapters and their profiles: one table per chapter, in one place.
 
 A chapter is a file ``book/<name>.ipynb`` (executed by papermill, see
-:mod:`tdlib.runner`) or ``book/<name>.md`` (text, or a placeholder for work to come).
+:mod:`tdlib.book.runner`) or ``book/<name>.md`` (text, or a placeholder for work to come).
 Each notebook chapter has a ``profile`` parameter and its own knobs; a knob left at
 ``None`` takes the value of the profile's table below, so that a chapter gives the same
 result whether it is run by ``python -m tdlib run``, by plain ``papermill`` or opened
@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import params
+from ..io import PACKAGE_PARENT
+from ..nets import params
 
 if TYPE_CHECKING:
     import pandas as pd
 
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
-BOOK_DIR = Path(__file__).resolve().parents[1] / "book"
+BOOK_DIR = PACKAGE_PARENT / "book"
 
 Plan = list[tuple[str, dict[str, Any]]]
 """The (experiment, configuration) pairs a chapter needs under some settings."""

@@ -1,6 +1,6 @@
 """Table 1: our counts against the authors' code and the paper."""
 
-from tdlib.params import CODE_TABLE1, PAPER_TABLE1, format_table1, table1
+from tdlib.nets.params import CODE_TABLE1, PAPER_TABLE1, format_table1, table1
 
 
 def test_all_sixteen_counts_equal_the_original_code():

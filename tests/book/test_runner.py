@@ -1,4 +1,4 @@
-"""tdlib.runner and `python -m tdlib run/list/results`: papermill execution, errors, the smoke profile.
+"""tdlib.book.runner and `python -m tdlib run/list/results`: papermill execution, errors, the smoke profile.
 
 Every notebook chapter is executed end to end with the ``smoke`` profile into a
 temporary directory, with the results cache in a temporary directory too.
@@ -10,12 +10,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from tdlib.book.runner import ChapterFailed, parse_assignments, run_chapter, run_chapters
 
-from tdlib import chapters, runner
+from tdlib.book import chapters, runner
 from tdlib.cli import main
-from tdlib.runner import ChapterFailed, parse_assignments, run_chapter, run_chapters
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _outputs(nb, kind):

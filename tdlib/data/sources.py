@@ -1,14 +1,7 @@
-"""Datasets, splits, augmentation and batching, as in the original Keras code.
+"""Where the data sets come from: the registry, a writable root, offline mirrors, torchvision downloads.
 
-Images leave :func:`load_arrays` as uint8 ``(N, H, W, C)`` NumPy arrays in the
-official order. :func:`load_splits` turns them into float32 ``(N, C, H, W)``
-tensors in [0, 1], optionally minus the per-pixel training mean, with the
-original's non-stratified random validation split. :class:`ShiftFlip` is the
-CIFAR-10 "aug" augmentation (Keras ``ImageDataGenerator`` with shift 0.1 and
-horizontal flips) on whole batches, and :func:`iterate_batches` is Keras
-``fit`` batching.
-
-Where the data come from (see ``data/README.md``):
+Images leave :func:`load_arrays` as uint8 ``(N, H, W, C)`` NumPy arrays in the official
+order. Places tried, in order (see ``data/README.md``):
 
 * a writable dataset root, :func:`dataset_root` (env ``TDLIB_DATA``);
 * read-only offline mirrors, :func:`mirror_dirs` (env ``TDLIB_DATA_MIRROR``,
@@ -18,44 +11,14 @@ Where the data come from (see ``data/README.md``):
 
 from __future__ import annotations
 
-import math
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import BinaryIO
 
 import numpy as np
-import torch
-from torch import Tensor, nn
 
-__all__ = [
-    "DATASETS",
-    "DatasetInfo",
-    "DatasetNotFoundError",
-    "ShiftFlip",
-    "Splits",
-    "dataset_info",
-    "dataset_root",
-    "iterate_batches",
-    "load_arrays",
-    "load_splits",
-    "mirror_dirs",
-    "shift_flip",
-    "translate",
-    "validation_indices",
-]
-
-_PACKAGE_PARENT = Path(__file__).resolve().parents[1]
-
-
-def _repo_dir() -> Path | None:
-    """The source checkout holding this package, or None when installed elsewhere."""
-    return _PACKAGE_PARENT if (_PACKAGE_PARENT / "pyproject.toml").is_file() else None
-
+from ..io import atomic_copy, atomic_write_bytes, repo_dir
 
 # ---------------------------------------------------------------------------
 # Locations
@@ -72,7 +35,7 @@ def dataset_root() -> Path:
     env = os.environ.get("TDLIB_DATA")
     if env:
         return Path(env).expanduser()
-    repo = _repo_dir()
+    repo = repo_dir()
     if repo is not None:
         return repo / "data" / "datasets"
     return Path.home() / ".cache" / "tdlib" / "datasets"
@@ -90,7 +53,7 @@ def mirror_dirs() -> list[Path]:
     env = os.environ.get("TDLIB_DATA_MIRROR")
     if env:
         dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p]
-    repo = _repo_dir()
+    repo = repo_dir()
     if repo is not None:
         dirs.append(repo.parent / "shared" / "data")
     return dirs
@@ -232,26 +195,6 @@ def _one_line(err: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _atomic_write(dst: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Writes ``dst`` via a temp file in the same folder, then ``os.replace`` (atomic)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    """Copies ``src`` to ``dst`` atomically."""
-    with open(src, "rb") as inp:
-        _atomic_write(dst, lambda out: shutil.copyfileobj(inp, out))
-
-
 def _file_problem(path: Path, md5: str) -> str | None:
     """None if ``path`` is a file with this md5, else ``"missing"`` or ``"md5 mismatch"``."""
     from torchvision.datasets.utils import check_md5
@@ -309,7 +252,7 @@ def _load_mnist_like(
         problems = {f: _file_problem(mraw / f, md5s[f]) for f in missing}
         for f, problem in problems.items():
             if problem is None:
-                _atomic_copy(mraw / f, raw / f)
+                atomic_copy(mraw / f, raw / f)
         missing = [f for f, p in problems.items() if p is not None]
         if missing:
             attempts.append(f"mirror {mraw}: {_describe(problems)}")
@@ -415,7 +358,7 @@ def _load_imagenette(
     samples = [ds[i] for i in range(len(ds))]
     x = np.stack([_resize_square(p, side) for p, _ in samples])
     y = np.array([label for _, label in samples], dtype=np.int64)
-    _atomic_write(cache, lambda f: np.savez(f, x=x, y=y))
+    atomic_write_bytes(cache, lambda f: np.savez(f, x=x, y=y))
     return x, y
 
 
@@ -468,292 +411,3 @@ def load_arrays(
             f"expected uint8 ({expected}, H, W, C) and ({expected},); the files are corrupt"
         )
     return x, y
-
-
-# ---------------------------------------------------------------------------
-# Splits
-# ---------------------------------------------------------------------------
-
-
-def validation_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Non-stratified random train/val split, as the original ``validation_split``.
-
-    The val set is ``ceil(fraction * n)`` indices drawn without replacement
-    (``Generator.choice``); the rest, shuffled by the same generator, is train.
-
-    Args:
-        n: Number of samples.
-        fraction: Validation fraction in [0, 1).
-        seed: Seed of ``np.random.default_rng``.
-
-    Returns:
-        ``(train_idx, val_idx)``, int64 arrays that are disjoint and cover ``range(n)``.
-    """
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
-    # The epsilon keeps float noise (0.1 * 70 = 7.000000000000001) from adding one sample.
-    n_val = math.ceil(fraction * n - 1e-9)
-    rng = np.random.default_rng(seed)
-    val = rng.choice(n, size=n_val, replace=False).astype(np.int64)
-    keep = np.ones(n, dtype=bool)
-    keep[val] = False
-    train = rng.permutation(np.flatnonzero(keep)).astype(np.int64)
-    return train, val
-
-
-@dataclass
-class Splits:
-    """Train/val/test tensors of one dataset.
-
-    Attributes:
-        x_train: float32 ``(N_train, C, H, W)``, in [0, 1] minus ``mean`` if set.
-        y_train: int64 ``(N_train,)``.
-        x_val: float32 ``(N_val, C, H, W)`` (N_val may be 0).
-        y_val: int64 ``(N_val,)``.
-        x_test: float32 ``(N_test, C, H, W)``.
-        y_test: int64 ``(N_test,)``.
-        mean: float32 ``(C, H, W)`` per-pixel mean of all training images that
-            was subtracted everywhere, or None.
-        info: The dataset's registry entry.
-    """
-
-    x_train: Tensor
-    y_train: Tensor
-    x_val: Tensor
-    y_val: Tensor
-    x_test: Tensor
-    y_test: Tensor
-    mean: Tensor | None
-    info: DatasetInfo
-
-
-def _to_tensor(x: np.ndarray) -> Tensor:
-    """uint8 ``(N, H, W, C)`` -> contiguous float32 ``(N, C, H, W)`` in [0, 1]."""
-    chw = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    return chw.to(torch.float32).div_(255.0)
-
-
-def _subset(n: int, k: int | None, seed: int, stream: int, what: str) -> np.ndarray | None:
-    """Sorted random subset of ``k`` of ``n`` indices, or None for all."""
-    if k is None:
-        return None
-    if not 1 <= k <= n:
-        raise ValueError(f"{what} must be in [1, {n}], got {k}")
-    return np.sort(np.random.default_rng([seed, stream]).choice(n, size=k, replace=False))
-
-
-def load_splits(
-    name: str,
-    *,
-    seed: int = 0,
-    val_fraction: float = 0.1,
-    pixel_mean: bool | None = None,
-    train_subset: int | None = None,
-    test_subset: int | None = None,
-    root: Path | None = None,
-    download: bool = True,
-) -> Splits:
-    """Loads a dataset and prepares it as in the original ``preprocessing``.
-
-    Steps: uint8 / 255; per-pixel, per-channel mean over ALL official training
-    images (if ``pixel_mean``) subtracted from train, val and test (no std
-    division); optional random subsets; random val split of the training pool.
-
-    Args:
-        name: A key of :data:`DATASETS`. Imagenette is loaded at 128x128 for
-            both splits here (the original's 156-px train crops and val-own
-            mean are not reproduced by this function).
-        seed: Seed of the val split (a repeat index in the original) and subsets.
-        val_fraction: Validation fraction of the training pool; 0 gives empty val.
-        pixel_mean: Subtract the training mean; default from the registry.
-        train_subset: Keep this many random training images (before the val
-            split, after the mean) for smoke runs; None keeps all.
-        test_subset: Keep this many random test images; None keeps all.
-        root: Writable dataset root; default :func:`dataset_root`.
-        download: Allow downloads.
-
-    Returns:
-        The :class:`Splits`.
-    """
-    info = dataset_info(name)
-    if pixel_mean is None:
-        pixel_mean = info.pixel_mean
-    x_tr, y_tr = load_arrays(name, True, root=root, download=download)
-    x_te, y_te = load_arrays(name, False, root=root, download=download)
-
-    mean = None
-    if pixel_mean:
-        # float64 accumulation over all training images, before any split or subset.
-        mean_hwc = x_tr.mean(axis=0, dtype=np.float64) / 255.0
-        mean = torch.from_numpy(np.ascontiguousarray(mean_hwc.transpose(2, 0, 1))).float()
-
-    keep = _subset(len(x_tr), train_subset, seed, 1, "train_subset")
-    if keep is not None:
-        x_tr, y_tr = x_tr[keep], y_tr[keep]
-    keep = _subset(len(x_te), test_subset, seed, 2, "test_subset")
-    if keep is not None:
-        x_te, y_te = x_te[keep], y_te[keep]
-
-    train_idx, val_idx = validation_indices(len(x_tr), val_fraction, seed)
-    x_train, x_val = _to_tensor(x_tr[train_idx]), _to_tensor(x_tr[val_idx])
-    x_test = _to_tensor(x_te)
-    if mean is not None:
-        for x in (x_train, x_val, x_test):
-            x.sub_(mean)
-    return Splits(
-        x_train=x_train,
-        y_train=torch.from_numpy(y_tr[train_idx]),
-        x_val=x_val,
-        y_val=torch.from_numpy(y_tr[val_idx]),
-        x_test=x_test,
-        y_test=torch.from_numpy(np.ascontiguousarray(y_te)),
-        mean=mean,
-        info=info,
-    )
-
-
-# ---------------------------------------------------------------------------
-# Augmentation
-# ---------------------------------------------------------------------------
-
-
-def _shift_axis(x: Tensor, shift: Tensor, dim: int) -> Tensor:
-    """Linear-interpolation shift along ``dim`` (-1 or -2) with edge replication.
-
-    ``out[..., i] = x[..., i - shift]`` where the source position is clamped
-    to [0, size - 1], i.e. scipy ``order=1, mode='nearest'``. Integer shifts
-    are exact.
-    """
-    b, n = x.shape[0], x.shape[dim]
-    pos = torch.arange(n, device=x.device, dtype=x.dtype)[None, :] - shift[:, None]
-    pos = pos.clamp(0, n - 1)
-    lo = pos.floor()
-    w = pos - lo
-    lo = lo.long()
-    hi = (lo + 1).clamp(max=n - 1)
-    view = (b, 1, 1, n) if dim == -1 else (b, 1, n, 1)
-    lo, hi, w = lo.view(view).expand_as(x), hi.view(view).expand_as(x), w.view(view)
-    return x.gather(dim, lo) * (1 - w) + x.gather(dim, hi) * w
-
-
-def translate(x: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
-    """Shifts each image by a (sub-)pixel offset with bilinear interpolation.
-
-    Content moves ``dy`` pixels down and ``dx`` right; the uncovered border
-    repeats the edge pixels (Keras ``fill_mode='nearest'``). Equals
-    ``F.grid_sample(mode='bilinear', padding_mode='border', align_corners=False)``
-    on a translated identity grid, and integer shifts are exact.
-
-    Args:
-        x: ``(B, C, H, W)`` floating point.
-        dy: ``(B,)`` vertical shifts in pixels.
-        dx: ``(B,)`` horizontal shifts in pixels.
-
-    Returns:
-        ``(B, C, H, W)``.
-    """
-    dy = dy.to(device=x.device, dtype=x.dtype)
-    dx = dx.to(device=x.device, dtype=x.dtype)
-    return _shift_axis(_shift_axis(x, dy, -2), dx, -1)
-
-
-def _uniform(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
-    dev = generator.device if generator is not None else device
-    return torch.rand(n, generator=generator, device=dev).to(device)
-
-
-def shift_flip(
-    x: Tensor, shift: float = 0.1, flip: bool = True, generator: torch.Generator | None = None
-) -> Tensor:
-    """Random shift + horizontal flip per sample (Keras ``ImageDataGenerator``).
-
-    Shifts are uniform in ``±shift·H`` (vertical) and ``±shift·W`` (horizontal),
-    continuous, bilinear, edge-filled; then each image is flipped left-right
-    with probability 0.5.
-
-    Args:
-        x: ``(B, C, H, W)`` floating point, on any device.
-        shift: Fraction of the image size (Keras width/height_shift_range).
-        flip: Enable the random horizontal flip.
-        generator: Optional generator (on CPU or on ``x``'s device) for determinism.
-
-    Returns:
-        ``(B, C, H, W)``, a new tensor.
-    """
-    b, _, h, w = x.shape
-    out = x
-    if shift > 0:
-        dy = (2 * _uniform(b, generator, x.device) - 1) * (shift * h)
-        dx = (2 * _uniform(b, generator, x.device) - 1) * (shift * w)
-        out = translate(x, dy, dx)
-    if flip:
-        mask = (_uniform(b, generator, x.device) < 0.5).view(b, 1, 1, 1)
-        out = torch.where(mask, out.flip(-1), out)
-    return out if out is not x else x.clone()
-
-
-class ShiftFlip(nn.Module):
-    """CIFAR-10 "aug" augmentation as a batch module; identity in eval mode.
-
-    Args:
-        shift: Fraction of the image size for the uniform random shifts.
-        flip: Enable the random horizontal flip (p = 0.5).
-    """
-
-    def __init__(self, shift: float = 0.1, flip: bool = True) -> None:
-        super().__init__()
-        self.shift = shift
-        self.flip = flip
-
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Augments ``x`` ``(B, C, H, W)`` in train mode; returns ``x`` itself in eval mode."""
-        if not self.training:
-            return x
-        return shift_flip(x, self.shift, self.flip, generator)
-
-    def extra_repr(self) -> str:
-        return f"shift={self.shift}, flip={self.flip}"
-
-
-# ---------------------------------------------------------------------------
-# Batching
-# ---------------------------------------------------------------------------
-
-
-def iterate_batches(
-    x: Tensor,
-    y: Tensor,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    generator: torch.Generator | None = None,
-) -> Iterator[tuple[Tensor, Tensor]]:
-    """One epoch of mini-batches, as Keras ``fit``: fresh shuffle per call, last partial batch kept.
-
-    The tensors are already in memory (possibly on the GPU), so indexing a
-    whole batch at once is much faster than a ``DataLoader``'s per-sample
-    ``__getitem__`` and collation, and needs no worker processes.
-
-    Args:
-        x: ``(N, ...)`` inputs.
-        y: ``(N, ...)`` targets.
-        batch_size: Batch size; the last batch has ``N mod batch_size`` samples if non-zero.
-        shuffle: Draw a new random order (with ``generator``, on CPU) for this epoch.
-        generator: Optional CPU generator for the order.
-
-    Yields:
-        ``(x_batch, y_batch)`` pairs.
-    """
-    n = x.shape[0]
-    if y.shape[0] != n:
-        raise ValueError(f"x has {n} samples but y has {y.shape[0]}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not shuffle:
-        for start in range(0, n, batch_size):
-            yield x[start : start + batch_size], y[start : start + batch_size]
-        return
-    order = torch.randperm(n, generator=generator)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        yield x[idx.to(x.device)], y[idx.to(y.device)]

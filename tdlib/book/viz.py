@@ -13,9 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from torch import Tensor
 
-from .models import BottomUpNet, count_parameters
-from .spec import BUSpec, Unit
-from .topdown import TopDownNet
+from ..nets import BottomUpNet, BUSpec, TopDownNet, Unit, count_parameters
 
 COLORS = {"input": "#e8e8e8", "conv": "#bcd7f0", "block": "#c4e6c0", "down": "#d9d9d9", "up": "#d9d9d9",
           "merge": "#f7c894", "entry": "#f3e6a0", "head": "#d8c4ea"}

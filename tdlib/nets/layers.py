@@ -244,7 +244,7 @@ class Upsample2x(nn.Module):
         self.mode = mode
 
     def forward(self, x: Tensor) -> Tensor:
-        from .pyramid import upsample
+        from ..pyramid import upsample
 
         return upsample(x, 2, self.mode)
 

@@ -1,0 +1,52 @@
+"""Datasets, splits, augmentation and batching, as in the original Keras code.
+
+Modules: :mod:`~tdlib.data.sources` (the registry, local folders, mirrors and downloads),
+:mod:`~tdlib.data.splits` (tensors, subsets, validation split, pixel mean),
+:mod:`~tdlib.data.augment` (CIFAR-10 shifts and flips) and :mod:`~tdlib.data.batching`.
+
+Images leave :func:`load_arrays` as uint8 ``(N, H, W, C)`` NumPy arrays in the
+official order. :func:`load_splits` turns them into float32 ``(N, C, H, W)``
+tensors in [0, 1], optionally minus the per-pixel training mean, with the
+original's non-stratified random validation split. :class:`ShiftFlip` is the
+CIFAR-10 "aug" augmentation (Keras ``ImageDataGenerator`` with shift 0.1 and
+horizontal flips) on whole batches, and :func:`iterate_batches` is Keras
+``fit`` batching.
+
+Where the data come from (see ``data/README.md``):
+
+* a writable dataset root, :func:`dataset_root` (env ``TDLIB_DATA``);
+* read-only offline mirrors, :func:`mirror_dirs` (env ``TDLIB_DATA_MIRROR``,
+  then ``<repo>/../shared/data``);
+* torchvision's downloads, on machines with internet access.
+"""
+
+
+from .augment import ShiftFlip, shift_flip, translate
+from .batching import iterate_batches
+from .sources import (
+    DATASETS,
+    DatasetInfo,
+    DatasetNotFoundError,
+    dataset_info,
+    dataset_root,
+    load_arrays,
+    mirror_dirs,
+)
+from .splits import Splits, load_splits, validation_indices
+
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "DatasetNotFoundError",
+    "ShiftFlip",
+    "Splits",
+    "dataset_info",
+    "dataset_root",
+    "iterate_batches",
+    "load_arrays",
+    "load_splits",
+    "mirror_dirs",
+    "shift_flip",
+    "translate",
+    "validation_indices",
+]

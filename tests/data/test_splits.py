@@ -1,0 +1,127 @@
+"""tdlib.data.splits: validation split, tensors, pixel mean, subsets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tdlib.data import (
+    DATASETS,
+    load_splits,
+    validation_indices,
+)
+
+@pytest.mark.parametrize("n", [60000, 50000, 1001, 70, 10, 1])
+def test_validation_indices(n):
+    train, val = validation_indices(n, 0.1, seed=3)
+    assert len(val) == math.ceil(round(0.1 * n, 9))
+    assert len(train) + len(val) == n
+    assert len(np.intersect1d(train, val)) == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(n))
+    train2, val2 = validation_indices(n, 0.1, seed=3)
+    np.testing.assert_array_equal(train, train2)
+    np.testing.assert_array_equal(val, val2)
+    if n >= 70:
+        _, val3 = validation_indices(n, 0.1, seed=4)
+        assert not np.array_equal(np.sort(val), np.sort(val3))
+        assert not np.array_equal(train, np.sort(train))  # the train order is shuffled
+
+
+def test_validation_indices_edge_cases():
+    train, val = validation_indices(100, 0.0, seed=0)
+    assert len(val) == 0 and sorted(train.tolist()) == list(range(100))
+    with pytest.raises(ValueError):
+        validation_indices(100, 1.0, seed=0)
+
+
+def test_load_splits_cifar10(cifar, cifar_splits):
+    s = cifar_splits
+    (x, y), (xt, yt) = cifar["train"], cifar["test"]
+    assert s.info is DATASETS["cifar10"]
+    assert s.mean is not None and s.mean.shape == (3, 32, 32) and s.mean.dtype == torch.float32
+    assert s.x_train.shape == (45000, 3, 32, 32) and s.x_val.shape == (5000, 3, 32, 32)
+    assert s.x_test.shape == (10000, 3, 32, 32)
+    assert s.x_train.dtype == torch.float32 and s.x_train.is_contiguous()
+    assert s.y_train.dtype == torch.int64 and s.y_train.shape == (45000,)
+
+    # The mean is over all 50,000 training images, before the split.
+    ref_mean = x.mean(axis=0, dtype=np.float64).transpose(2, 0, 1) / 255
+    np.testing.assert_allclose(s.mean.numpy(), ref_mean, atol=1e-6)
+    total = torch.zeros(3, 32, 32, dtype=torch.float64)
+    for part in (s.x_train, s.x_val):
+        for chunk in part.split(5000):
+            total += chunk.sum(0, dtype=torch.float64)
+    assert (total / 50000).abs().max().item() < 1e-5
+
+    # Rows are the official images of validation_indices(50000, 0.1, seed=0), minus the mean.
+    train_idx, val_idx = validation_indices(50000, 0.1, seed=0)
+    np.testing.assert_array_equal(s.y_train.numpy(), y[train_idx])
+    np.testing.assert_array_equal(s.y_val.numpy(), y[val_idx])
+    for k in (0, 1, 44999):
+        ref = x[train_idx[k]].transpose(2, 0, 1) / 255
+        np.testing.assert_allclose((s.x_train[k] + s.mean).numpy(), ref, atol=1e-6)
+    ref = x[val_idx[7]].transpose(2, 0, 1) / 255
+    np.testing.assert_allclose((s.x_val[7] + s.mean).numpy(), ref, atol=1e-6)
+    # Test: same (training) mean subtracted, official order.
+    np.testing.assert_array_equal(s.y_test.numpy(), yt)
+    ref_t = torch.from_numpy(xt[:2000].transpose(0, 3, 1, 2) / 255).float()
+    torch.testing.assert_close(s.x_test[:2000] + s.mean, ref_t, atol=1e-6, rtol=0)
+
+
+def test_load_splits_mnist(mnist_like):
+    name = mnist_like["name"]
+    s = load_splits(name, seed=1, root=mnist_like["root"], download=False)
+    assert s.mean is None
+    assert s.x_train.shape == (54000, 1, 28, 28) and s.x_val.shape == (6000, 1, 28, 28)
+    assert s.x_test.shape == (10000, 1, 28, 28)
+    for t in (s.x_train, s.x_val, s.x_test):
+        assert t.dtype == torch.float32 and t.min() >= 0 and t.max() <= 1
+    assert s.x_train.max() == 1 and s.x_test.min() == 0
+    train_idx, val_idx = validation_indices(60000, 0.1, seed=1)
+    x, y = mnist_like["train"]
+    np.testing.assert_array_equal(s.y_val.numpy(), y[val_idx])
+    np.testing.assert_allclose(s.x_train[5, 0].numpy(), x[train_idx[5], :, :, 0] / 255, atol=1e-7)
+
+
+def test_load_splits_subsets_keep_full_mean(fake_cifar_loader, cifar_splits):
+    s = load_splits("cifar10", seed=5, train_subset=1000, test_subset=200)
+    assert s.x_train.shape[0] == 900 and s.x_val.shape[0] == 100 and s.x_test.shape[0] == 200
+    torch.testing.assert_close(s.mean, cifar_splits.mean, atol=0, rtol=0)
+    # The subset's own mean is not zero: the full-set mean was subtracted.
+    assert torch.cat([s.x_train, s.x_val]).mean(0).abs().max() > 1e-3
+    again = load_splits("cifar10", seed=5, train_subset=1000, test_subset=200)
+    torch.testing.assert_close(s.x_train, again.x_train, atol=0, rtol=0)
+    other = load_splits("cifar10", seed=6, train_subset=1000, test_subset=200)
+    assert not torch.equal(s.y_test, other.y_test)
+    with pytest.raises(ValueError):
+        load_splits("cifar10", train_subset=50001)
+
+
+def test_load_splits_options(fake_cifar_loader):
+    s = load_splits("cifar10", val_fraction=0.0, pixel_mean=False, train_subset=300, test_subset=10)
+    assert s.mean is None
+    assert s.x_val.shape == (0, 3, 32, 32) and s.x_val.dtype == torch.float32
+    assert s.y_val.shape == (0,) and s.y_val.dtype == torch.int64
+    assert s.x_train.shape == (300, 3, 32, 32) and s.x_train.min() >= 0
+
+
+
+
+def test_pixel_mean_is_computed_once_per_process():
+    from tdlib.data import splits
+
+    x = np.random.default_rng(0).integers(0, 256, size=(50, 4, 4, 3), dtype=np.uint8)
+    before = len(splits._MEANS)
+    first = splits.pixel_mean_of(x)
+    expected = torch.from_numpy(x.mean(0, dtype=np.float64).transpose(2, 0, 1) / 255).float()
+    torch.testing.assert_close(first, expected, atol=0, rtol=0)
+    first.zero_()  # a caller changing its copy does not change the cache
+    again = splits.pixel_mean_of(x.copy())  # the same images: served from the cache
+    assert len(splits._MEANS) == before + 1
+    torch.testing.assert_close(again, expected, atol=0, rtol=0)
+    y = x.copy()
+    y[25] = 255 - y[25]  # other images (the middle one differs): their own mean
+    assert not torch.equal(splits.pixel_mean_of(y), expected) and len(splits._MEANS) == before + 2
