@@ -3,10 +3,10 @@
 import math
 
 import torch
-from tdlib.nets import get_model
 
 from tdlib.bench import KERAS_REFERENCE, flops_per_image, format_bench, run_bench
 from tdlib.cli import main
+from tdlib.nets import get_model
 
 
 def test_flops_per_image_matches_hand_count():

@@ -3,9 +3,9 @@
 import pytest
 import torch
 import torchvision
-from tdlib.nets.topdown import TopDownNet
 
 from tdlib import get_model, to_topdown
+from tdlib.nets.topdown import TopDownNet
 from tdlib.speed import fold_batchnorm, prepare_inference, prepare_training, tune_allocator, use_channels_last
 
 SHAPES = {"lenetfc": (1, 28, 28), "nin_light": (1, 28, 28), "resnet32": (3, 32, 32)}

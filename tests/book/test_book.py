@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from tdlib.book.chapters import CHAPTERS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tdlib.book.chapters import CHAPTERS, PROFILES, chapter_names, get_chapter, notebook_chapters, settings
 
 BOOK = Path(__file__).resolve().parents[2] / "book"

@@ -6,9 +6,9 @@ import types
 
 import pandas as pd
 import pytest
-from tdlib.book.results import ChapterRun, cached, config_key, entries, lookup, save_table, status
 
 from tdlib.book import results
+from tdlib.book.results import ChapterRun, cached, config_key, entries, lookup, save_table, status
 
 
 def test_key_is_stable_and_order_free():

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from tdlib.book.runner import ChapterFailed, parse_assignments, run_chapter, run_chapters
 
 from tdlib.book import chapters, runner
+from tdlib.book.runner import ChapterFailed, parse_assignments, run_chapter, run_chapters
 from tdlib.cli import main
 
 REPO = Path(__file__).resolve().parents[2]

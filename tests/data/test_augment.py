@@ -13,6 +13,7 @@ from tdlib.data import (
     translate,
 )
 
+
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

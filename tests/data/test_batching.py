@@ -7,6 +7,7 @@ import torch
 
 from tdlib.data import iterate_batches
 
+
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

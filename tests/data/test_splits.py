@@ -14,6 +14,7 @@ from tdlib.data import (
     validation_indices,
 )
 
+
 @pytest.mark.parametrize("n", [60000, 50000, 1001, 70, 10, 1])
 def test_validation_indices(n):
     train, val = validation_indices(n, 0.1, seed=3)

@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from tdlib.book.chapters import settings
 
 from tdlib.book import results
+from tdlib.book.chapters import settings
 from tdlib.experiments import bu_vs_td as exp
 
 TINY = {"datasets": ["mnist"], "models": {"mnist": ["lenetfc"]}, "variants": ["bu", "td"], "repeats": 2,

@@ -3,7 +3,6 @@
 import pytest
 import torch
 import torchvision
-from tdlib.nets import count_all, load_torchvision_weights, model_info
 
 from tdlib import (
     BUSpec,
@@ -15,6 +14,7 @@ from tdlib import (
     get_model,
     list_models,
 )
+from tdlib.nets import count_all, load_torchvision_weights, model_info
 
 
 def test_registry_lists_the_paper_models():

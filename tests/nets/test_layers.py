@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+
 from tdlib.nets.layers import (
     Conv2d,
     ConvUnit,

@@ -5,10 +5,10 @@ import itertools
 import pytest
 import torch
 import torchvision
-from tdlib.nets import model_info
-from tdlib.nets.topdown import arrange, per_scale_twin
 
 from tdlib import BUSpec, Stage, Unit, count_parameters, get_model, list_models, to_topdown
+from tdlib.nets import model_info
+from tdlib.nets.topdown import arrange, per_scale_twin
 
 TINY = {"lenetfc": 8, "nin_light": 8, "nin": 8, "resnet32": 8, "resnet18_light": 16}
 MERGES = ["add", "concat", "add_concat"]
