@@ -21,7 +21,7 @@ Layout (imports run downwards only; ``tests/test_imports.py`` fails on any impor
       bench.py        images/s, FLOP/s and TD/BU cost ratios
       robustness/     reserved: attacks, minimal perturbations, per-scale ablation (Experiment 2)
       explain.py      reserved: Grad-CAM and localisation IoU
-      book/           chapters (profiles), runner (papermill), results (cache), viz
+      book/           chapters (profiles), runner (papermill), results (cache), layout (HTML), viz
       experiments/    one module per chapter: grids, experiment functions, verdicts
       cli.py          python -m tdlib ...
 

@@ -16,8 +16,8 @@ Example::
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
+import html
 import json
 import os
 import time
@@ -29,7 +29,8 @@ from typing import Any
 import pandas as pd
 
 from ..io import atomic_write_text, repo_dir
-from ..provenance import device_name, git_revision, library_versions, record
+from ..provenance import record
+from . import layout
 
 ROOT_ENV = "TDLIB_RESULTS"
 
@@ -173,21 +174,38 @@ def combine(found: Iterable[Entry]) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def provenance_line(found: Iterable[Entry]) -> str:
-    """One line summarising the provenance of the entries a figure or table was made from."""
-    found = list(found)
-    if not found:
-        return "no cached results"
+def _span(first: str, last: str) -> str:
+    """``first to last``, or one date when they are equal."""
+    return first if first == last else f"{first} to {last}"
+
+
+def provenance_summary(found: Iterable[Entry]) -> dict[str, str]:
+    """Where the entries a page shows come from: how many, devices, revisions, torch, compute time, dates."""
     provs = [e.provenance for e in found]
-    profiles = sorted({p["profile"] for p in provs})
-    gits = sorted({p["git"] for p in provs})
-    devices = sorted({p["device"] for p in provs})
-    dates = sorted(p["date"] for p in provs)
-    wall = sum(p["wall_seconds"] for p in provs)
-    torch_v = sorted({p["versions"]["torch"] for p in provs})
-    return (f"profile {', '.join(profiles)}; {len(found)} results computed on {'; '.join(devices)}; "
-            f"git {', '.join(gits)}; torch {', '.join(torch_v)}; compute time {wall:,.1f} s; "
-            f"{dates[0][:10]} to {dates[-1][:10]}")
+    if not provs:
+        return {}
+    dates = sorted(p["date"][:10] for p in provs)
+    return {"results": f"{len(provs)} cached (profile {', '.join(sorted({p['profile'] for p in provs}))})",
+            "computed on": "; ".join(sorted({p["device"] for p in provs})),
+            "git": ", ".join(sorted({p["git"] for p in provs})),
+            "torch": ", ".join(sorted({p["versions"]["torch"] for p in provs})),
+            "compute time": f"{sum(p['wall_seconds'] for p in provs):,.1f} s",
+            "dates": _span(dates[0], dates[-1])}
+
+
+def provenance_table(found: Iterable[Entry]) -> pd.DataFrame:
+    """The entries grouped by chapter, profile, device, revision and torch: count, compute hours, dates."""
+    keys = ["chapter", "profile", "device", "git", "torch"]
+    rows = [{"chapter": e.chapter, "profile": e.provenance["profile"], "device": e.provenance["device"],
+             "git": e.provenance["git"], "torch": e.provenance["versions"]["torch"],
+             "hours": e.provenance["wall_seconds"] / 3600, "date": e.provenance["date"][:10]} for e in found]
+    if not rows:
+        return pd.DataFrame(columns=[*keys, "results", "hours", "dates"])
+    out = (pd.DataFrame(rows).groupby(keys, sort=True)
+           .agg(results=("date", "size"), hours=("hours", "sum"), first=("date", "min"), last=("date", "max"))
+           .round({"hours": 2}).reset_index())
+    out["dates"] = [_span(a, b) for a, b in zip(out["first"], out["last"], strict=True)]
+    return out.drop(columns=["first", "last"])
 
 
 def save_table(chapter: str, name: str, table: pd.DataFrame, root: Path | None = None) -> Path:
@@ -226,32 +244,29 @@ def status(root: Path | None = None) -> pd.DataFrame:
 
 
 class ChapterRun:
-    """The provenance of one execution of a chapter: profile, hardware, revision, wall time.
+    """A chapter's header: its profile, its settings and the provenance of the cached results it shows.
 
-    Create it in a chapter's first code cell; :meth:`header` and :meth:`footer` give the
-    lines every chapter shows.
+    Create it in a chapter's first code cell and ``display(run.header(found))``. Nothing in
+    the header depends on when or where the chapter is executed, so re-executing an unchanged
+    chapter over an unchanged cache reproduces its notebook byte for byte; the execution
+    itself (date, wall time, revision) goes to the runner's log (:data:`tdlib.book.runner.RUN_LOG`).
     """
+
+    PHRASES = {"smoke": "a smoke run on tiny subsets, not a result",
+               "cpu": "a reduced run sized for a 2-core CPU", "paper": "the paper's settings"}
 
     def __init__(self, chapter: str, profile: str, settings: Mapping[str, Any] | None = None) -> None:
         from .chapters import check_profile
 
         self.chapter, self.profile = chapter, check_profile(profile)
         self.settings = {k: v for k, v in (settings or {}).items() if k != "profile"}
-        self.started = _dt.datetime.now(_dt.UTC)
-        self._t0 = time.perf_counter()
 
-    def header(self) -> str:
-        """Markdown: which profile runs on which machine and revision."""
-        reduced = {"smoke": "a smoke run on tiny subsets, not a result",
-                   "cpu": "a reduced run sized for a 2-core CPU", "paper": "the paper's settings"}[self.profile]
-        knobs = ", ".join(f"`{k}={v!r}`" for k, v in self.settings.items())
-        return (f"**Profile `{self.profile}`** ({reduced}){f'; settings {knobs}' if knobs else ''}. Executed on "
-                f"{device_name()} at git `{git_revision()}`, {self.started:%Y-%m-%d %H:%M} UTC, "
-                f"torch {library_versions()['torch']}.")
-
-    def footer(self, found: Iterable[Entry] = ()) -> str:
-        """Markdown: wall time of this execution and the provenance of the cached results used."""
-        found = list(found)
-        cached_part = f" Cached results used: {provenance_line(found)}." if found else ""
-        return (f"Wall time of this execution: {time.perf_counter() - self._t0:,.1f} s "
-                f"(profile `{self.profile}`, git `{git_revision()}`).{cached_part}")
+    def header(self, found: Iterable[Entry] = ()) -> layout.Html:
+        """One visible line (the profile and what it means), then a collapsible block with the
+        settings and the provenance of the cached results ``found`` (:func:`provenance_summary`)."""
+        line = f"<strong>Profile {layout.code(self.profile)}</strong>: {self.PHRASES[self.profile]}."
+        rows = {k: layout.code(repr(v)) for k, v in self.settings.items()}
+        summary = provenance_summary(found)
+        rows.update({k: html.escape(v, quote=False) for k, v in summary.items()} if summary else
+                    {"cached results": "none: every number on this page is computed when the chapter runs"})
+        return layout.details(line, rows)

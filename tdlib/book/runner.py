@@ -5,11 +5,19 @@ A chapter runs with its profile (default: the profile its committed outputs come
 (or goes to ``output_dir``). With the results cache warm, a chapter only loads and plots.
 Writing is atomic: a failed run leaves the committed notebook untouched and keeps the
 failed one next to the error message.
+
+The executed notebook holds nothing of the execution itself: :func:`strip_execution` removes
+papermill's and the kernel's timestamps, durations and paths, so re-executing a chapter whose
+code and cached results have not changed reproduces the committed notebook byte for byte. Each
+run is logged instead, one JSON line in :data:`RUN_LOG` next to the notebook (ignored by git):
+its date, chapter, profile, parameters, wall time, code revision and device.
 """
 
 from __future__ import annotations
 
 import ast
+import datetime as _dt
+import json
 import os
 import tempfile
 import time
@@ -18,9 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..provenance import device_name, git_revision
 from .chapters import Chapter, check_profile, get_chapter, notebook_chapters
 
 RUNTIME_PARAMETERS = ("profile", "recompute")
+#: The run log, relative to the executed notebook's folder (``book/_build/runs.jsonl``).
+RUN_LOG = Path("_build") / "runs.jsonl"
+#: What papermill records about one execution in the notebook's metadata.
+EXECUTION_KEYS = ("start_time", "end_time", "duration", "input_path", "output_path")
+#: The id of papermill's injected-parameters cell (papermill draws a random one).
+INJECTED_ID = "injected-parameters"
 
 
 class ChapterFailed(RuntimeError):
@@ -79,17 +94,48 @@ def resolve(chapter: Chapter, profile: str | None, params: Mapping[str, Any], re
     return {**params, "profile": check_profile(profile or chapter.default_profile or "cpu"), "recompute": recompute}
 
 
-def _hide_injected_parameters(path: Path) -> None:
-    """Tag papermill's injected-parameters cell ``remove-cell``: the book shows the settings in
-    each chapter's header line instead of a second parameters cell."""
+def strip_execution(nb: Any) -> Any:
+    """Remove what one execution leaves in a notebook, in place, and hide the injected parameters.
+
+    Drops the cells' ``execution`` (kernel timestamps) and ``papermill`` (start, end, duration)
+    metadata and the notebook's papermill times and paths; gives papermill's injected-parameters
+    cell a fixed id and the tag ``remove-cell`` (each chapter's header shows the settings).
+
+    Args:
+        nb: An ``nbformat`` notebook.
+
+    Returns:
+        The same notebook.
+    """
+    for key in EXECUTION_KEYS:
+        nb.metadata.get("papermill", {}).pop(key, None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            cell.id = INJECTED_ID
+            if "remove-cell" not in tags:
+                cell.metadata["tags"] = [*tags, "remove-cell"]
+    return nb
+
+
+def _finish(tmp: Path) -> None:
+    """Strip the execution from papermill's output file (:func:`strip_execution`)."""
     import nbformat
 
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
-    nbformat.write(nb, path)
+    nbformat.write(strip_execution(nbformat.read(tmp, as_version=4)), tmp)
+
+
+def _log(report: RunReport, started: _dt.datetime) -> None:
+    """Append one line about this run to :data:`RUN_LOG` next to the executed notebook."""
+    log = report.output.parent / RUN_LOG
+    log.parent.mkdir(parents=True, exist_ok=True)
+    line = {"date": f"{started:%Y-%m-%dT%H:%M:%SZ}", "chapter": report.chapter, "profile": report.profile,
+            "parameters": report.parameters, "seconds": round(report.seconds, 1), "git": git_revision(),
+            "device": device_name(), "output": str(report.output)}
+    with log.open("a") as f:
+        f.write(json.dumps(line, default=repr) + "\n")
 
 
 def run_chapter(name: str, profile: str | None = None, params: Mapping[str, Any] | None = None, *,
@@ -103,6 +149,9 @@ def run_chapter(name: str, profile: str | None = None, params: Mapping[str, Any]
         recompute: Ignore cached results.
         output_dir: Write the executed notebook there instead of over ``book/<name>.ipynb``.
         log: Stream cell outputs to the terminal.
+
+    Returns:
+        What the run did; the same goes to :data:`RUN_LOG`.
 
     Raises:
         ValueError: Unknown chapter, profile or parameter (the message lists the valid ones).
@@ -120,10 +169,12 @@ def run_chapter(name: str, profile: str | None = None, params: Mapping[str, Any]
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{chapter.name}.", suffix=".ipynb", dir=target.parent)
     os.close(fd)
-    t0 = time.perf_counter()
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600
+    started, t0 = _dt.datetime.now(_dt.UTC), time.perf_counter()
     try:
         papermill.execute_notebook(str(chapter.path), tmp, parameters=parameters, kernel_name="python3",
                                    cwd=str(chapter.path.parent), progress_bar=False, log_output=log)
+        _finish(Path(tmp))
     except PapermillExecutionError as e:
         failed = Path(tempfile.gettempdir()) / f"tdlib-failed-{chapter.name}.ipynb"
         os.replace(tmp, failed)
@@ -132,9 +183,10 @@ def run_chapter(name: str, profile: str | None = None, params: Mapping[str, Any]
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _hide_injected_parameters(Path(tmp))
     os.replace(tmp, target)
-    return RunReport(chapter.name, parameters["profile"], parameters, target, time.perf_counter() - t0)
+    report = RunReport(chapter.name, parameters["profile"], parameters, target, time.perf_counter() - t0)
+    _log(report, started)
+    return report
 
 
 def run_chapters(names: Sequence[str] = (), profile: str | None = None, params: Mapping[str, Any] | None = None,

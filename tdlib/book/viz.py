@@ -1,9 +1,16 @@
-"""Figures drawn from the library's own descriptions (no hand-drawn diagrams)."""
+"""The book's figures, drawn from the library's own descriptions and results (no hand-drawn diagrams).
+
+Every figure is drawn :data:`WIDTH` inches wide with the font sizes of :data:`STYLE`, so that
+it fills the book's text column and its text stays readable there; a new figure gets both
+by decorating its drawing function with :func:`styled`. Tables: :mod:`tdlib.book.layout`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import ParamSpec
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,6 +21,40 @@ from matplotlib.patches import FancyBboxPatch
 from torch import Tensor
 
 from ..nets import BottomUpNet, BUSpec, TopDownNet, Unit, count_parameters
+
+#: Width of a figure in inches: the book's text column (about 700 px at Jupyter's 100 dpi).
+WIDTH = 7.0
+#: Font sizes (points) that stay readable when a figure :data:`WIDTH` wide fills the column.
+STYLE = {"font.size": 9.5, "axes.titlesize": 10, "axes.labelsize": 9.5, "xtick.labelsize": 9,
+         "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9, "figure.titlesize": 10.5}
+#: Height of one row of a network diagram, in inches.
+ROW = 0.36
+#: Width and height of a diagram box, in columns (resolution levels) and rows.
+BOX_W, BOX_H = 0.88, 0.78
+
+P = ParamSpec("P")
+
+
+def styled(draw: Callable[P, Figure]) -> Callable[P, Figure]:
+    """Draw the figure with the book's font sizes (:data:`STYLE`)."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
+        with plt.rc_context(STYLE):
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
+def _legend_below(fig: Figure, axes: Sequence[Axes], title: str = "") -> None:
+    """One legend for the whole figure, below its panels (from the first panel's handles)."""
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), title=title or None, frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if title else 0.07, 1, 1))
+
 
 COLORS = {"input": "#e8e8e8", "conv": "#bcd7f0", "block": "#c4e6c0", "down": "#d9d9d9", "up": "#d9d9d9",
           "merge": "#f7c894", "entry": "#f3e6a0", "head": "#d8c4ea"}
@@ -87,11 +128,11 @@ def td_nodes(model: TopDownNet) -> list[Node]:
         units = list(step.units)
         if step.transition is not None:
             if step.transition == "up_block":
-                nodes.append(Node("up", step.level, f"up {_unit_label(spec, units.pop(0))}"))
+                nodes.append(Node("up", step.level + 1, f"up {_unit_label(spec, units.pop(0))}"))
             else:
                 if step.projection:
                     nodes.append(Node("conv", step.level + 1, f"c1-{step.merge_width}"))
-                nodes.append(Node("up", step.level, "up x2"))
+                nodes.append(Node("up", step.level + 1, "up x2"))
             kernel = spec.stem.kernel if spec.stem is not None else (step.units[0].kernel if step.units else 3)
             scale = "x" if step.level == 0 else f"x/{2**step.level}"
             drop = f"\ndrop {step.dropout:g}" if step.dropout else ""
@@ -101,46 +142,71 @@ def td_nodes(model: TopDownNet) -> list[Node]:
     return [*nodes, _head_node(spec, model.plan[-1].level)]
 
 
+def diagram_rows(nodes: Sequence[Node]) -> int:
+    """Rows of a diagram: one per node, and one more for the pyramid input of each merge."""
+    return len(nodes) + sum(n.entry is not None for n in nodes)
+
+
+def _box(ax: Axes, x: float, y: float, label: str, kind: str, fontsize: float) -> None:
+    """A labelled box of a diagram, centred on ``(x, y)``."""
+    ax.add_patch(FancyBboxPatch((x - BOX_W / 2, y - BOX_H / 2), BOX_W, BOX_H, fc=COLORS[kind], ec="#555555",
+                                lw=0.8, boxstyle="round,pad=0.02,rounding_size=0.08"))
+    ax.text(x, y, label, ha="center", va="center", fontsize=fontsize)
+
+
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """An arrow of a diagram."""
+    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": "#444444", "lw": 0.8})
+
+
 def draw_nodes(nodes: Sequence[Node], ax: Axes, title: str, levels: int) -> None:
-    """Draw a node sequence: x is the order, rows are resolution levels (full resolution on top)."""
-    step, w, h = 1.25, 1.05, 0.42
-    prev = None
-    for i, n in enumerate(nodes):
-        x, y = i * step, -n.level
-        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                    fc=COLORS[n.kind], ec="#555555", lw=0.8))
-        ax.text(x, y, n.label, ha="center", va="center", fontsize=7.5)
-        if prev is not None:
-            ax.annotate("", xy=(x - w / 2, y), xytext=(prev[0] + w / 2, prev[1]),
-                        arrowprops={"arrowstyle": "->", "color": "#444444", "lw": 0.8})
+    """Draw a node sequence from top to bottom; columns are resolution levels (full resolution left).
+
+    The pyramid input of a merge (its entry convolution) sits just above the merge, in the
+    merge's column; the coarser path enters the merge from the side.
+    """
+    half = BOX_H / 2
+    fontsize = (STYLE["font.size"] - 1) * min(1.0, 3 / levels)  # narrower columns beyond 3 levels
+    row, prev = 0, None
+    for n in nodes:
+        x = float(n.level)
         if n.entry is not None:
-            ey = y - 0.62
-            ax.add_patch(FancyBboxPatch((x - w / 2, ey - h / 2.4), w, h / 1.2,
-                                        boxstyle="round,pad=0.02,rounding_size=0.08", fc=COLORS["entry"],
-                                        ec="#555555", lw=0.8))
-            ax.text(x, ey, n.entry, ha="center", va="center", fontsize=7)
-            ax.annotate("", xy=(x, y - h / 2), xytext=(x, ey + h / 2.4),
-                        arrowprops={"arrowstyle": "->", "color": "#444444", "lw": 0.8})
+            _box(ax, x, -row, n.entry, "entry", fontsize)
+            _arrow(ax, (x, -row - half), (x, -row - 1 + half))
+            row += 1
+        y = -float(row)
+        _box(ax, x, y, n.label, n.kind, fontsize)
+        if prev is not None:
+            toward = BOX_W / 2 if prev[0] > x else -BOX_W / 2  # the side of a box facing the other column
+            if prev[0] == x:
+                _arrow(ax, (x, prev[1] - half), (x, y + half))
+            elif n.entry is not None:  # into a merge: from the side, below its pyramid input
+                _arrow(ax, (prev[0], prev[1] - half), (x + toward, y))
+            else:
+                _arrow(ax, (prev[0] - toward, prev[1]), (x, y + half))
         prev = (x, y)
-    ax.set_xlim(-step, len(nodes) * step)
-    ax.set_ylim(-levels + 0.1, 0.6)
-    ax.set_yticks([-k for k in range(levels)], [("x" if k == 0 else f"1/{2**k}") for k in range(levels)])
-    ax.set_ylabel("resolution")
-    ax.set_xticks([])
-    for side in ("top", "right", "bottom"):
-        ax.spines[side].set_visible(False)
-    ax.set_title(title, fontsize=10, loc="left")
+        row += 1
+    ax.set_xlim(-0.5, levels - 0.5)
+    ax.set_xticks(range(levels), [("x" if k == 0 else f"1/{2**k}") for k in range(levels)])
+    ax.xaxis.tick_top()
+    ax.tick_params(axis="x", length=0)
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title, loc="left")
 
 
-def draw_bu_td(bu: BottomUpNet, td: TopDownNet, size: tuple[float, float] | None = None) -> Figure:
-    """A BU network above its TD twin: stages, resolutions, channels and merges."""
+@styled
+def draw_bu_td(bu: BottomUpNet, td: TopDownNet) -> Figure:
+    """A BU network beside its TD twin: stages, resolutions (columns), channels and merges."""
     bn, tn = bu_nodes(bu), td_nodes(td)
     levels = bu.spec.downsamplings + 1
-    width = max(len(bn), len(tn)) * 0.95 + 1
-    fig, axes = plt.subplots(2, 1, figsize=size or (width, 2.0 * levels + 1.2))
-    draw_nodes(bn, axes[0], f"BU {bu.spec.name}: {count_parameters(bu):,} parameters", levels)
-    draw_nodes(tn, axes[1], f"TD ({td.config['arrangement']}, merge {td.config['merge']}, "
-                            f"downscale {td.config['downscale']}): {count_parameters(td):,} parameters", levels)
+    rows = max(diagram_rows(bn), diagram_rows(tn))
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, rows * ROW + 1.0), sharey=True)
+    draw_nodes(bn, axes[0], f"BU {bu.spec.name}\n{count_parameters(bu):,} parameters", levels)
+    draw_nodes(tn, axes[1], f"TD {bu.spec.name}: {count_parameters(td):,} parameters\n{td.config['arrangement']}, "
+                            f"merge {td.config['merge']}, downscale {td.config['downscale']}", levels)
+    axes[0].set_ylim(-rows + 0.5, 0.5)
     fig.tight_layout()
     return fig
 
@@ -155,32 +221,35 @@ def _show(ax: Axes, img: Tensor, full: int) -> None:
     ax.set_yticks([])
 
 
+@styled
 def draw_pyramids(levels_by_method: Mapping[str, Sequence[Tensor]], title: str) -> Figure:
     """Rows: downscale methods; columns: pyramid levels, each shown at its own pixel size."""
     methods = list(levels_by_method)
     n = len(next(iter(levels_by_method.values())))
     full = next(iter(levels_by_method.values()))[0].shape[-1]
-    fig, axes = plt.subplots(len(methods), n, figsize=(1.9 * n + 0.6, 1.9 * len(methods) + 0.4), squeeze=False)
+    size = min(1.9, (WIDTH - 0.6) / n)
+    fig, axes = plt.subplots(len(methods), n, figsize=(size * n + 0.6, size * len(methods) + 0.4), squeeze=False)
     for r, m in enumerate(methods):
         for k, img in enumerate(levels_by_method[m]):
             ax = axes[r][k]
             _show(ax, img, full)
             if r == 0:
-                ax.set_title(("x" if k == 0 else f"x/{2**k}") + f"  ({img.shape[-2]}x{img.shape[-1]})", fontsize=9)
+                ax.set_title(("x" if k == 0 else f"x/{2**k}") + f"  ({img.shape[-2]}x{img.shape[-1]})")
             if k == 0:
-                ax.set_ylabel(m, fontsize=9)
-    fig.suptitle(title, fontsize=10)
+                ax.set_ylabel(m)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
+@styled
 def draw_costs(df: pd.DataFrame) -> Figure:
     """Parameters and FLOPs of each TD arrangement and merge, relative to the BU, per model."""
     import seaborn as sns
 
     td = df[df.variant != "BU"]
     models = list(dict.fromkeys(td.paper_name))
-    fig, axes = plt.subplots(2, len(models), figsize=(3.0 * len(models) + 0.8, 5.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(models), figsize=(WIDTH, 5.0), squeeze=False)
     for j, m in enumerate(models):
         sub = td[td.paper_name == m]
         for i, (col, label) in enumerate((("params_vs_bu", "parameters / BU"), ("flops_vs_bu", "FLOPs / BU"))):
@@ -190,16 +259,12 @@ def draw_costs(df: pd.DataFrame) -> Figure:
             ax.set_xlabel("")
             ax.set_ylabel(label if j == 0 else "")
             if i == 0:
-                ax.set_title(m, fontsize=10)
-            if (i, j) != (0, len(models) - 1):
-                legend = ax.get_legend()
-                if legend is not None:
-                    legend.remove()
-    fig.tight_layout()
+                ax.set_title(m)
+    _legend_below(fig, axes.ravel(), "merge")
     return fig
 
 
-
+@styled
 def draw_relative(paired: pd.DataFrame, datasets: Sequence[str]) -> Figure:
     """The paper's Figure 4: TD variants relative to BU per dataset (accuracy in points, time as a ratio).
 
@@ -212,7 +277,7 @@ def draw_relative(paired: pd.DataFrame, datasets: Sequence[str]) -> Figure:
 
     datasets = [d for d in datasets if d in set(paired.dataset)]
     labels = list(dict.fromkeys(paired.label))
-    fig, axes = plt.subplots(2, len(datasets), figsize=(3.2 * len(datasets) + 1.2, 6.0), squeeze=False)
+    fig, axes = plt.subplots(2, len(datasets), figsize=(WIDTH, 5.2), squeeze=False)
     for j, d in enumerate(datasets):
         sub = paired[paired.dataset == d]
         for i, (col, label, ref) in enumerate((("d_acc", "test accuracy - BU (points)", 0.0),
@@ -224,19 +289,15 @@ def draw_relative(paired: pd.DataFrame, datasets: Sequence[str]) -> Figure:
             ax.set_xlabel("")
             ax.set_ylabel(label if j == 0 else "")
             if i == 0:
-                ax.set_title(d, fontsize=10)
-            legend = ax.get_legend()
-            if legend is not None and (i, j) != (0, len(datasets) - 1):
-                legend.remove()
-            elif legend is not None:
-                legend.set_title("")
-    fig.tight_layout()
+                ax.set_title(d)
+    _legend_below(fig, axes.ravel())
     return fig
 
 
+@styled
 def draw_curves(curves: Mapping[str, pd.DataFrame], title: str) -> Figure:
     """Training loss and accuracy within and across epochs, one line per variant."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.0))
     for label, c in curves.items():
         axes[0].plot(c.epoch, c.train_loss, marker=".", label=label)
         axes[1].plot(c.epoch, c.train_acc, marker=".", label=label)
@@ -245,7 +306,7 @@ def draw_curves(curves: Mapping[str, pd.DataFrame], title: str) -> Figure:
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    axes[1].legend()
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

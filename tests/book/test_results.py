@@ -122,11 +122,27 @@ def test_status_reports_missing_planned_entries(tmp_path, monkeypatch):
     assert (row.cached, row.planned, row.missing) == (1, 2, 1)
 
 
-def test_chapter_run_header_and_footer_state_profile_and_revision():
+def test_chapter_run_header_is_a_short_line_and_folded_settings_and_provenance(tmp_path):
     run = ChapterRun("architectures", "smoke", {"profile": "smoke", "models": ["lenetfc"]})
     head = run.header()
-    assert "Profile `smoke`" in head and "smoke run" in head and "git `" in head
-    assert "settings `models=['lenetfc']`" in head
-    assert "Wall time of this execution" in run.footer()
+    first, rest = head.html.split("\n", 1)
+    assert first == "<p><strong>Profile <code>smoke</code></strong>: a smoke run on tiny subsets, not a result.</p>"
+    assert rest.startswith("<details") and "<th>models</th><td><code>['lenetfc']</code></td>" in rest
+    assert "cached results: none" in head.text
+    found = [cached("ch", "exp", {"i": i}, lambda i=i: i, profile="cpu", root=tmp_path) for i in range(3)]
+    text = run.header(found).text
+    assert "results: 3 cached (profile cpu)" in text and "git: " in text and "computed on: " in text
+    date = found[0].provenance["date"][:10]
+    assert f"dates: {date}" in text
+    assert ChapterRun("architectures", "smoke", {"models": ["lenetfc"]}).header(found).html == run.header(found).html, \
+        "nothing in the header depends on the execution"
     with pytest.raises(ValueError, match="smoke, cpu, paper"):
         ChapterRun("architectures", "fast")
+
+
+def test_provenance_table_groups_entries(tmp_path):
+    found = [cached("ch", "exp", {"i": i}, lambda i=i: i, profile=p, root=tmp_path) for i, p in enumerate("aab")]
+    df = results.provenance_table(found)
+    assert df.profile.tolist() == ["a", "b"] and df.results.tolist() == [2, 1]
+    assert list(df.columns) == ["chapter", "profile", "device", "git", "torch", "results", "hours", "dates"]
+    assert list(results.provenance_table([]).columns) == list(df.columns)
