@@ -11,6 +11,9 @@ Downscale methods (``DOWNSCALE_METHODS``):
   truncated at radius 1.5 f and renormalised over the pixels inside the image.
 - ``"gaussian"``: Gaussian blur (sigma = f/2, reflect padding), then every f-th pixel.
 - ``"antialias"``: Zhang-2019 blur-pool (2x2 max-pool, sigma 0.6 blur, stride 2), cascaded.
+  Of the original TD classifiers only LeNetFC TD has this branch; asked for
+  ``'antialias'``, the original NIN and ResNet TD models fall through to max-pooling
+  (``"pool"`` here). Ours applies the blur-pool whatever the network.
 - ``"noblur"``: every f-th pixel.
 - ``"pool"``: f x f max-pool with stride f.
 """
@@ -429,7 +432,8 @@ def pyramid(x: Tensor, levels: int, method: str = "tf") -> list[Tensor]:
 
     Every level is ``downscale(x, 2**k, method)`` computed directly from ``x``, as the
     original TD models do (for "antialias", "noblur" and "pool", ``downscale(x, 4)`` is
-    itself the cascade of two halvings).
+    itself the cascade of two halvings; for where the original has "antialias", see the
+    module docstring).
 
     Args:
         x: Images, shape ``(B, C, H, W)``; H and W divisible by ``2**(levels - 1)``.

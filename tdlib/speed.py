@@ -7,7 +7,10 @@
 - :func:`to_channels_last`: NHWC memory layout, which oneDNN convolutions prefer for
   wide layers (NIN); narrow nets (LeNetFC, 6-16 channels) are faster in NCHW.
 - :func:`fold_batchnorm`: inference copy with every BatchNorm that directly follows a
-  convolution folded into it (exact in eval mode).
+  convolution folded into it (the eval-mode function, up to float rounding).
+- :func:`prepare_inference` and :func:`predict`: the fast way to evaluate a network (test
+  passes, attacks, Grad-CAM): a folded, channels-last-where-it-pays copy that takes
+  ordinary inputs and leaves the caller's network untouched.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import copy
 import ctypes
 import ctypes.util
 import sys
+from collections.abc import Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from .nets.layers import BasicBlock, ConvUnit, PreActBlock
@@ -123,9 +127,88 @@ def prepare_training(model: nn.Module) -> bool:
     return channels_last
 
 
-def prepare_inference(model: nn.Module, channels_last: bool | None = None) -> nn.Module:
-    """A fast eval copy: BatchNorm folded, NHWC when it pays off (see :func:`use_channels_last`)."""
-    fast = fold_batchnorm(model)
-    if channels_last if channels_last is not None else use_channels_last(fast):
-        to_channels_last(fast)
-    return fast
+class InferenceModel(nn.Module):
+    """An eval-only fast copy of a network (see :func:`prepare_inference`).
+
+    Call it as the network: ``(B, C, H, W)`` images, or a sequence of them for a per-scale
+    TD network, in any memory layout; it converts them with :meth:`to_layout`. Gradients
+    flow through it (attacks may differentiate with respect to the input); for
+    intermediate features call ``fast.net.features(fast.to_layout(x))``. It cannot be put
+    back into training mode: its BatchNorms are folded.
+
+    Attributes:
+        net: The folded copy.
+        channels_last: Whether ``net`` runs in NHWC.
+    """
+
+    def __init__(self, model: nn.Module, channels_last: bool | None = None) -> None:
+        super().__init__()
+        if next(model.parameters()).device.type == "cpu":
+            tune_allocator()
+        net = fold_batchnorm(model)
+        self.channels_last = use_channels_last(net) if channels_last is None else channels_last
+        self.net = net.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        self.eval()
+
+    def to_layout(self, x: Tensor | Sequence[Tensor]) -> Tensor | list[Tensor]:
+        """``x`` (or each tensor of a sequence) in the memory layout of :attr:`net`."""
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        if isinstance(x, Tensor):
+            return x.contiguous(memory_format=fmt)
+        return [xi.contiguous(memory_format=fmt) for xi in x]
+
+    def forward(self, x: Tensor | Sequence[Tensor]) -> Tensor:
+        return self.net(self.to_layout(x))
+
+    def train(self, mode: bool = True) -> InferenceModel:
+        if mode:
+            raise RuntimeError("an InferenceModel cannot train (its BatchNorm is folded); train the original network")
+        return super().train(False)
+
+
+def prepare_inference(model: nn.Module, channels_last: bool | None = None) -> InferenceModel:
+    """The fast way to run a network in eval mode, without changing ``model``.
+
+    A copy with BatchNorm folded into the convolutions (:func:`fold_batchnorm`) and NHWC
+    weights where that pays off (:func:`use_channels_last`, decided after folding); on the
+    CPU the allocator is tuned too (:func:`tune_allocator`, process-wide). Its
+    scores equal ``model.eval()``'s up to float rounding. Make it once and call it many
+    times (an attack's queries); ``python -m tdlib bench`` measures exactly this.
+
+    Args:
+        model: The network (any mode; not modified). An :class:`InferenceModel` is returned as is.
+        channels_last: Force the layout (default: the rule of :func:`use_channels_last`).
+    """
+    if isinstance(model, InferenceModel):
+        return model
+    return InferenceModel(model, channels_last)
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, x: Tensor | Sequence[Tensor], batch_size: int = 512, fast: bool = True) -> Tensor:
+    """Eval-mode scores of ``model`` on ``x``, in batches, without changing ``model``.
+
+    Args:
+        model: The network, or an :class:`InferenceModel` made once by :func:`prepare_inference`.
+        x: Images ``(N, C, H, W)`` on the model's device, or a sequence of such tensors (a
+            per-scale TD network).
+        batch_size: Images per forward pass.
+        fast: Run the :func:`prepare_inference` copy; ``False``: ``model`` itself in eval
+            mode (its train/eval mode is restored afterwards).
+
+    Returns:
+        Scores ``(N, num_classes)``.
+    """
+    xs = [x] if isinstance(x, Tensor) else list(x)
+    n = xs[0].shape[0]
+    net = prepare_inference(model) if fast else model
+    training = net.training
+    net.eval()
+    try:
+        out = []
+        for i in range(0, max(n, 1), batch_size):
+            batch = [t[i : i + batch_size] for t in xs]
+            out.append(net(batch[0] if isinstance(x, Tensor) else batch))
+    finally:
+        net.train(training)
+    return torch.cat(out)

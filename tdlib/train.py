@@ -1,4 +1,4 @@
-"""Training, faithful to the original code (``shared/reference/experiments.md`` §5).
+"""Training with the original recipe (``shared/reference/experiments.md`` §5).
 
 - SGD with Nesterov momentum 0.9, batch 128, lr 0.1 divided by 10 at epochs
   ``ceil(0.5 E)`` and ``ceil(0.8 E)`` (Keras ``scheduler_3_stage``, called at the start of
@@ -11,9 +11,21 @@
 - CIFAR-10: per-pixel mean of all training images; the "aug" runs add random ±10%
   shifts and horizontal flips (:class:`tdlib.data.ShiftFlip`).
 
-The original sets no seeds. Here ``seed`` fixes the validation split, the subsets, the
-initialisation, the batch order, the augmentation and the dropout masks, so the same
-configuration gives the same result on the same CPU.
+Where a run differs from the original's:
+
+- The original sets no seeds. Here ``seed`` fixes the validation split, the subsets, the
+  initialisation, the batch order, the augmentation and the dropout masks, so the same
+  configuration gives the same result on the same CPU.
+- ``recalibrate_bn`` (the reduced book profiles only) re-estimates the BatchNorm
+  statistics after the last epoch: :func:`recalibrate_batchnorm`.
+- An epoch's ``seconds`` is the training pass alone (augmentation included); the
+  validation pass is not timed. The original's time is that of the whole Keras ``fit``.
+- Speed levers the original graph does not have: the exact merge rewrite (a transposed
+  convolution, :class:`tdlib.nets.layers.Merge`), index-free max-pooling and a cheaper
+  dropout mask in the layers; channels-last weights where they pay off and the glibc
+  allocator setting (:func:`tdlib.speed.prepare_training`); validation and test passes
+  on a BatchNorm-folded copy (:func:`evaluate`). Each computes the same function, up to
+  float rounding (dropout: the same distribution).
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ from .data import ShiftFlip, Splits, iterate_batches, load_splits
 from .io import atomic_write_bytes
 from .nets import count_parameters, get_model
 from .provenance import device_name
-from .speed import prepare_training
+from .speed import predict, prepare_training
 
 # --- Original hyper-parameters (experiments.md §5) ------------------------------------
 
@@ -191,32 +203,26 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y:
     return loss.detach(), scores.detach()
 
 
-@torch.inference_mode()
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512,
-             channels_last: bool = False) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` (in eval mode) on ``(x, y)``.
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512, fast: bool = True) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` in eval mode on ``(x, y)``; ``model`` is not changed.
 
     Args:
-        model: The network; put in eval mode and left there.
+        model: The network (any mode; its mode and weights are left as they are).
         x: Images ``(N, C, H, W)`` on the model's device.
         y: Labels ``(N,)``.
         batch_size: Evaluation batch size.
-        channels_last: Feed NHWC batches (when the model was made channels-last).
+        fast: Score with the inference copy of :func:`tdlib.speed.prepare_inference`
+            (BatchNorm folded, NHWC where it pays off): the eval-mode scores up to float
+            rounding, at less cost. ``False``: the network itself (see :func:`tdlib.speed.predict`).
 
     Returns:
         ``(loss, accuracy)``; ``(nan, nan)`` for an empty set.
     """
     if x.shape[0] == 0:
         return float("nan"), float("nan")
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    for xb, yb in iterate_batches(x, y, batch_size, shuffle=False):
-        if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        scores = model(xb)
-        loss_sum += float(F.cross_entropy(scores, yb, reduction="sum"))
-        correct += int((scores.argmax(1) == yb).sum())
-    return loss_sum / x.shape[0], correct / x.shape[0]
+    scores = predict(model, x, batch_size, fast=fast)
+    loss = float(F.cross_entropy(scores, y, reduction="sum"))
+    return loss / x.shape[0], int((scores.argmax(1) == y).sum()) / x.shape[0]
 
 
 def recalibrate_batchnorm(model: nn.Module, x: Tensor, batch_size: int = 512, channels_last: bool = False) -> None:
@@ -304,7 +310,7 @@ def load_data(config: TrainConfig, device: torch.device) -> Splits:
 def train(config: TrainConfig, device: str | torch.device | None = None, progress: bool = True,
           on_epoch: Callable[[dict[str, Any]], None] | None = None, points_per_epoch: int = 10,
           checkpoint: Path | None = None) -> TrainResult:
-    """Train one network as the original code does and evaluate it once on the test set.
+    """Train one network with the original recipe and evaluate it once on the test set.
 
     Args:
         config: The run.
@@ -366,7 +372,7 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - t0
-        val_loss, val_acc = evaluate(model, data.x_val, data.y_val, channels_last=channels_last)
+        val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": float(loss_sum) / seen, "train_acc": float(correct) / seen,
                "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds}
         rows.append(row)
@@ -376,7 +382,7 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
             on_epoch(row)
     if config.recalibrate_bn:
         recalibrate_batchnorm(model, data.x_train, channels_last=channels_last)
-    test_loss, test_acc = evaluate(model, data.x_test, data.y_test, channels_last=channels_last)
+    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
     model = model.to(memory_format=torch.contiguous_format)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)

@@ -1,10 +1,8 @@
 """The benchmark produces real measurements (tiny settings: seconds, not a speed test)."""
 
-import math
-
 import torch
 
-from tdlib.bench import KERAS_REFERENCE, flops_per_image, format_bench, run_bench
+from tdlib.bench import flops_per_image, format_bench, run_bench
 from tdlib.cli import main
 from tdlib.nets import get_model
 
@@ -25,10 +23,10 @@ def test_run_bench_rows_and_ratios():
     assert (bu.td_bu_time_ratio == 1).all() and (bu.td_bu_flops_ratio == 1).all()
     td_train = df[(df.variant == "td") & (df["mode"] == "train")].iloc[0]
     assert 3 < td_train.td_bu_flops_ratio < 6  # LeNetFC TD does about 4x the BU's work
-    assert td_train.keras_images_per_s == KERAS_REFERENCE[("lenetfc", "td")]["train"]
-    assert math.isclose(td_train.target_images_per_s, 1.2 * td_train.keras_images_per_s)
+    assert not any("keras" in c or "target" in c for c in df.columns)  # no figures from another machine
     text = format_bench(df)
-    assert "x target" in text and "lenetfc" in text
+    assert "lenetfc" in text and "GFLOP/s" in text and "TD/BU" in text
+    assert "Keras" not in text and "target" not in text
 
 
 def test_bench_cli_csv(capsys):

@@ -5,8 +5,15 @@ import torch
 import torchvision
 
 from tdlib import get_model, to_topdown
-from tdlib.nets.topdown import TopDownNet
-from tdlib.speed import fold_batchnorm, prepare_inference, prepare_training, tune_allocator, use_channels_last
+from tdlib.nets.topdown import TopDownNet, per_scale_twin
+from tdlib.speed import (
+    fold_batchnorm,
+    predict,
+    prepare_inference,
+    prepare_training,
+    tune_allocator,
+    use_channels_last,
+)
 
 SHAPES = {"lenetfc": (1, 28, 28), "nin_light": (1, 28, 28), "resnet32": (3, 32, 32)}
 
@@ -64,3 +71,30 @@ def test_prepare_training_converts_weights():
 def test_tune_allocator_is_idempotent():
     first = tune_allocator()
     assert tune_allocator() == first
+
+
+def test_inference_model_leaves_the_network_alone_and_takes_any_layout():
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 28, 28)
+    model = trained_stats(get_model("nin_light", "td"), x).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = prepare_inference(model)
+    assert prepare_inference(fast) is fast and fast.channels_last and not fast.training
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model.eval()(x), rtol=1e-4, atol=1e-5)
+    model.train()
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    with pytest.raises(RuntimeError, match="cannot train"):
+        fast.train()
+
+
+def test_predict_batches_and_restores_the_mode():
+    torch.manual_seed(0)
+    x = torch.rand(10, 1, 28, 28)
+    model = trained_stats(get_model("lenetfc", "td"), x).train()
+    plain = predict(model, x, batch_size=4, fast=False)
+    assert model.training
+    torch.testing.assert_close(predict(model, x, batch_size=3), plain, rtol=1e-4, atol=1e-5)
+    assert predict(model, x[:0]).shape == (0, 10)
+    twin = per_scale_twin(model)
+    torch.testing.assert_close(predict(twin, [x, x, x], batch_size=4), plain, rtol=1e-4, atol=1e-5)

@@ -7,15 +7,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tdlib.nets import get_model
+from tdlib.speed import prepare_training
 from tdlib.train import (
     TrainConfig,
+    evaluate,
     load_weights,
     lr_at,
     make_optimizer,
     paper_epochs,
     parameter_groups,
+    recalibrate_batchnorm,
     save_weights,
     train,
+    train_step,
 )
 
 
@@ -83,6 +88,29 @@ def test_paper_settings():
         paper_epochs("mnist", "resnet32", "bu")
     with pytest.raises(ValueError, match="expected one of mnist, fashion_mnist, cifar10, cifar10_aug"):
         TrainConfig("svhn", "lenetfc")
+
+
+@pytest.mark.parametrize("name", ["lenetfc", "nin_light"])
+def test_fast_evaluation_equals_the_eval_mode_model_and_changes_nothing(name):
+    """The folded, channels-last inference copy scores as the plain eval-mode network."""
+    torch.manual_seed(0)
+    x = torch.rand(768, 1, 28, 28)
+    y = (x[:, :, :14].mean((1, 2, 3)) > x[:, :, 14:].mean((1, 2, 3))).long()  # a learnable label
+    model = get_model(name, "td")
+    channels_last = prepare_training(model)
+    opt = make_optimizer(model, lr=0.1)
+    model.train()
+    for i in list(range(0, 512, 64)) * 2:
+        xb = x[i : i + 64].contiguous(memory_format=torch.channels_last) if channels_last else x[i : i + 64]
+        train_step(model, opt, xb, y[i : i + 64])
+    recalibrate_batchnorm(model, x[:512], channels_last=channels_last)  # a usable eval-mode network
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast_loss, fast_acc = evaluate(model, x[512:], y[512:], batch_size=100)
+    assert model.training, "the caller's mode is kept"
+    plain_loss, plain_acc = evaluate(model, x[512:], y[512:], batch_size=100, fast=False)
+    assert model.training
+    assert fast_acc == plain_acc > 0.55 and abs(fast_loss - plain_loss) < 1e-5
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items()), "the caller's weights are kept"
 
 
 TINY = dict(epochs=2, train_subset=300, test_subset=100)
@@ -157,8 +185,6 @@ def test_weights_round_trip_exactly(tmp_path):
 
 
 def test_recalibrate_batchnorm_sets_running_stats_to_the_data_statistics():
-    from tdlib.train import recalibrate_batchnorm
-
     torch.manual_seed(0)
     m = Toy()
     x = torch.randn(64, 1, 6, 6) * 3 + 1

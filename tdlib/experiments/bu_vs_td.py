@@ -29,7 +29,9 @@ from ..train import TrainConfig, load_weights, save_weights, train
 
 CHAPTER = "bu-vs-td"
 EXPERIMENT = "train"
-#: ResNet32 TD with a 32-filter last block (the paper's fix for the 16-filter block).
+#: ResNet32 TD with a 32-filter last block (the paper's fix for the 16-filter block; no
+#: original code). Built with the default projection rule ``"auto"`` (609,322 parameters);
+#: ``projection="always"`` is the literal widening (610,378): see :func:`tdlib.nets.to_topdown`.
 WIDE_TD_WIDTHS = (64, 32, 32)
 #: Weights larger than this many parameters are stored as float16 to keep files small.
 HALF_ABOVE = 1_000_000

@@ -27,7 +27,7 @@ def style_of(spec: BUSpec) -> Literal["post", "pre"]:
 
 
 def make_unit(spec: BUSpec, cin: int, unit: Unit, mode: Literal["same", "down", "up"] = "same",
-              up: Callable[[int], nn.Module] | None = None) -> nn.Module:
+              up: Callable[[int], nn.Module] | None = None, project: bool = False) -> nn.Module:
     """Build one :class:`~tdlib.nets.spec.Unit` of ``spec`` as a module.
 
     Args:
@@ -36,6 +36,7 @@ def make_unit(spec: BUSpec, cin: int, unit: Unit, mode: Literal["same", "down", 
         unit: Width and kernel.
         mode: ``"down"`` halves the resolution (stride 2), ``"up"`` doubles it (TD only).
         up: Upsampling factory for ``mode="up"``.
+        project: Residual blocks: a 1x1 shortcut even where the shape does not change.
     """
     kw = unit_kwargs(spec)
     if spec.unit == "conv":
@@ -43,7 +44,7 @@ def make_unit(spec: BUSpec, cin: int, unit: Unit, mode: Literal["same", "down", 
             raise ValueError("a conv unit cannot upsample; TD steps use Projection + Merge")
         return ConvUnit(cin, unit.width, unit.kernel, "post", stride=2 if mode == "down" else 1, **kw)
     block = PreActBlock if spec.unit == "preact" else BasicBlock
-    return block(cin, unit.width, mode, up=up, **kw)
+    return block(cin, unit.width, mode, up=up, project=project, **kw)
 
 
 def make_stem(spec: BUSpec, cin: int, width: int, stride: int) -> nn.Module:

@@ -4,6 +4,12 @@ Everything here follows the conventions of the authors' Keras code (see
 ``shared/reference/experiments.md`` §2.3) unless a module is built for a torchvision
 network: bias on every convolution, Keras BatchNorm settings, TensorFlow 'SAME' padding
 for stride-2 layers, and the add + concat resolution merge of the paper (option 3).
+
+Three layers compute the original's result by another route, for speed: :class:`Merge`
+(a transposed-convolution rewrite of upsample, add, concat and conv: the same function,
+equal up to float rounding), :class:`MaxPool` (maxima of strided views: identical values
+and gradients) and :class:`Dropout` (the same keep probability and scaling, drawn from
+its own random bits).
 """
 
 from __future__ import annotations
@@ -274,19 +280,20 @@ class PreActBlock(nn.Module):
     Modes: ``"same"``; ``"down"`` (first conv and projection with stride 2, the BU
     "increase" block); ``"up"`` (the TD mirror: the main path convolves ``up(o)`` and the
     shortcut is ``up(conv1x1(o))``, or ``up(x)`` when the channels match, as in the
-    original TD, TDuni and TDrev ResNets).
+    original TD, TDuni and TDrev ResNets; ``project=True`` keeps the 1x1 anyway).
 
     Args:
         cin, cout: Channels.
         mode: ``"same"``, ``"down"`` or ``"up"``.
         bias, bn_momentum, bn_eps, padding: Layer settings.
         up: Upsampling factory (for ``mode="up"``).
+        project: A 1x1 shortcut even when the shape does not change.
     """
 
     def __init__(
         self, cin: int, cout: int, mode: Literal["same", "down", "up"] = "same", *,
         bias: bool = True, bn_momentum: float = 0.1, bn_eps: float = 1e-5,
-        padding: Padding = "tf", up: UpFactory | None = None,
+        padding: Padding = "tf", up: UpFactory | None = None, project: bool = False,
     ) -> None:
         super().__init__()
         self.mode = mode
@@ -295,7 +302,7 @@ class PreActBlock(nn.Module):
         self.conv1 = Conv2d(cin, cout, 3, stride, bias, padding)
         self.bn2 = batch_norm(cout, bn_momentum, bn_eps)
         self.conv2 = Conv2d(cout, cout, 3, 1, bias, padding)
-        project = mode == "down" or cin != cout
+        project = project or mode == "down" or cin != cout
         self.shortcut = Conv2d(cin, cout, 1, stride, bias, padding) if project else None
         if mode == "up":
             factory = up or upsample_factory("nearest")
@@ -317,13 +324,14 @@ class BasicBlock(nn.Module):
 
     Parameter names and order match ``torchvision.models.resnet.BasicBlock`` (conv1, bn1,
     conv2, bn2, downsample), so weights copy over. In ``"up"`` mode the first conv runs on
-    ``up(x)`` and the shortcut is ``up(BN(conv1x1(x)))`` or ``up(x)``.
+    ``up(x)`` and the shortcut is ``up(BN(conv1x1(x)))`` or ``up(x)`` (``project=True``:
+    always the 1x1).
     """
 
     def __init__(
         self, cin: int, cout: int, mode: Literal["same", "down", "up"] = "same", *,
         bias: bool = False, bn_momentum: float = 0.1, bn_eps: float = 1e-5,
-        padding: Padding = "torch", up: UpFactory | None = None,
+        padding: Padding = "torch", up: UpFactory | None = None, project: bool = False,
     ) -> None:
         super().__init__()
         self.mode = mode
@@ -332,7 +340,7 @@ class BasicBlock(nn.Module):
         self.bn1 = batch_norm(cout, bn_momentum, bn_eps)
         self.conv2 = Conv2d(cout, cout, 3, 1, bias, padding)
         self.bn2 = batch_norm(cout, bn_momentum, bn_eps)
-        project = mode == "down" or cin != cout
+        project = project or mode == "down" or cin != cout
         self.downsample = (
             nn.Sequential(Conv2d(cin, cout, 1, stride, bias, padding), batch_norm(cout, bn_momentum, bn_eps))
             if project else None

@@ -46,6 +46,9 @@ Padding = Literal["tf", "torch"]
 """Padding of stride-2 layers: ``"tf"`` is TensorFlow/Keras 'SAME' (extra pixel after,
 as in the authors' code), ``"torch"`` is symmetric ``k // 2`` (torchvision)."""
 
+KERAS_BN: tuple[float, float] = (0.01, 1e-3)
+"""Keras' ``BatchNormalization()`` defaults (momentum 0.99, eps 1e-3) as PyTorch ``(momentum, eps)``."""
+
 Init = Literal["glorot", "he_trunc", "torch"]
 """Weight initialisation: Keras ``glorot_uniform`` (biases zero), Keras/TF1 ``he_normal``
 (truncated normal), or torchvision's ResNet init (kaiming normal, fan_out)."""
@@ -74,11 +77,15 @@ class Stage:
             the resolution of the stem (or the input).
         dropout: Dropout probability applied right after the downsampling (NIN: 0.5). In
             the TD network it follows the resolution merge that mirrors this downsampling.
+        merge_bn: PyTorch ``(momentum, eps)`` of the BatchNorm in the TD merge that mirrors
+            this downsampling; ``None``: the network's. Only the ResNet18-light TD needs it:
+            the original builds that stem merge's BN with Keras defaults (:data:`KERAS_BN`).
     """
 
     units: tuple[Unit, ...]
     down: Down | None = None
     dropout: float = 0.0
+    merge_bn: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,8 +135,8 @@ class BUSpec:
     stem: Stem | None = None
     head: Literal["conv", "linear"] = "conv"
     bias: bool = True
-    bn_momentum: float = 0.01
-    bn_eps: float = 1e-3
+    bn_momentum: float = KERAS_BN[0]
+    bn_eps: float = KERAS_BN[1]
     padding: Padding = "tf"
     init: Init = "glorot"
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)

@@ -2,9 +2,11 @@
 
 The TD network (paper §3) reverses the BU feature extraction: it starts from the
 coarsest input of a blur pyramid and works towards the full resolution. The builder reads
-a :class:`~tdlib.nets.spec.BUSpec` and applies these rules, which reproduce the authors' five
-hand-written TD classifiers (LeNetFC, NIN-light, NIN, ResNet32, ResNet18-light) layer for
-layer and parameter for parameter:
+a :class:`~tdlib.nets.spec.BUSpec` and applies these rules. With the default options they
+rebuild the authors' five hand-written TD classifiers (LeNetFC, NIN-light, NIN, ResNet32,
+ResNet18-light) layer for layer: the same layers with the original widths, kernels,
+BatchNorm settings, initialisation and parameter counts (``python -m tdlib params``;
+``tests/nets/test_topdown.py``).
 
 1. **Reversed stages.** TD step ``k`` runs the units of BU stage ``n-1-k`` (coarsest
    first). The steps keep the BU's sequence of resolution changes: where the BU
@@ -12,9 +14,11 @@ layer and parameter for parameter:
 2. **Blur pyramid input.** The image is downscaled by 2, 4, ... (default: the original
    code's antialiased Gaussian resize, ``"tf"``); the coarsest level feeds the first
    step (through the stem, if the BU has one).
-3. **Upsampling.** A pooling step becomes ``[1x1 unit if the width changes] -> x2 up``;
-   a strided residual block becomes the mirrored block (its convolution runs on ``up(o)``,
-   its shortcut is upsampled). A stride-2 stem becomes one more x2 up.
+3. **Upsampling.** A pooling step becomes ``[1x1 unit] -> x2 up``; a strided residual
+   block becomes the mirrored block (its convolution runs on ``up(o)``, its shortcut is
+   ``up(conv1x1(o))`` or ``up(x)``). A stride-2 stem becomes one more x2 up. Which
+   transitions get the 1x1 is the ``projection`` rule of :func:`to_topdown` (default:
+   where the width changes, as in every original TD model).
 4. **Resolution merge** after every upsampling, with the entry features of the next
    finer pyramid level: the first conv of that stage (plain nets) or a stem-like conv
    (nets with a stem) applied to the image at that scale; the merge is ``add``,
@@ -22,6 +26,20 @@ layer and parameter for parameter:
 5. **Filter arrangement.** ``"td"`` keeps each stage's widths (filters shrink as the
    resolution grows), ``"uni"`` gives every unit one width, ``"rev"`` runs the BU's
    width sequence in BU order (each step keeps the kernel of its resolution).
+
+Where ours is not the original graph (``shared/reference/experiments.md``):
+
+- The merges of LeNetFC and NIN (nearest upsampling, conv -> BN -> ReLU after the concat)
+  are computed by an exact rewrite, a transposed convolution of the coarse stream plus a
+  convolution of the skip (:class:`~tdlib.nets.layers.Merge`): the same function of the
+  same parameters, up to float rounding, but not the original's sequence of operations.
+  ``Merge.fuse_upsample = False`` computes the literal graph.
+- ``downscale="antialias"`` is the blur-pool for every network. The original has that
+  branch only in LeNetFC TD; its NIN and ResNet TD models fall through to max-pooling,
+  our ``"pool"``. The default ``"tf"`` is the original's in every model.
+- Non-default options (``widths``, ``projection="first"`` or ``"always"``, other merges
+  and upsamplings, ``uni_width``) build networks that have no original code; the paper
+  variants they serve are described where they are registered (:mod:`tdlib.nets.zoo`).
 
 Example::
 
@@ -71,7 +89,8 @@ class StepPlan:
             ``"up_block"`` (mirrored strided block).
         level: Pyramid level of the step's resolution (0 = full resolution).
         merge_width: Channels of the merge (0 when there is none).
-        projection: Whether a 1x1 unit changes the width before upsampling.
+        projection: Whether the transition has a 1x1 convolution (a 1x1 unit before the
+            upsampling of a pooling step, a 1x1 shortcut in a mirrored strided block).
         units: The units run after the merge.
         dropout: Dropout after the merge.
     """
@@ -225,9 +244,24 @@ def to_topdown(
         upsample: ``"nearest"`` (the paper's), ``"bilinear"`` or ``"transposed"``.
         downscale: Pyramid method, one of :data:`tdlib.pyramid.DOWNSCALE_METHODS`.
         inputs: ``"single"`` image, or ``"per_scale"``: one image per pyramid level.
-        projection: When pooling steps get a 1x1 unit before upsampling: ``"auto"`` (only
-            when the width changes, as the authors' code), ``"first"`` (also at the first
-            upsampling: the paper-implied NIN TD variant), ``"always"``.
+        projection: Which transitions get a 1x1 convolution (a 1x1 unit before the
+            upsampling of a pooling step; a 1x1 shortcut ``up(conv1x1(o))`` instead of
+            ``up(x)`` in a mirrored strided block):
+
+            - ``"auto"``: where the width changes. This rebuilds every original TD model
+              (ResNet TD and TDrev change the width at each up-block, TDuni never does).
+            - ``"first"``: also at the first transition (the paper-implied NIN and NINext
+              TD and TDuni of Table 1).
+            - ``"always"``: at every transition. With ``widths=(64, 32, 32)`` this is the
+              original ``ResNet_TD`` widened literally, whose up-blocks always have the
+              1x1: 610,378 parameters, against 609,322 with ``"auto"`` (the last up-block,
+              32 -> 32 channels, gets ``up(x)`` as TDuni's blocks do).
+
+            The widened ResNet32 TD (the paper's 32-filter last block, §4.1) has no
+            original code. The committed runs (``bu-vs-td``, "TD (last block 32)") use
+            ``"auto"``: they were trained with the builder's one rule, the rule that
+            rebuilds all of the original TD models; the two readings differ by one 1x1
+            convolution (1,056 parameters, 0.2%).
         widths: Override the width of every unit, per TD step (coarsest first), e.g.
             ``(64, 32, 32)`` for the ResNet32 TD whose last block has 32 filters.
         uni_width: The width of ``"uni"`` (default: the median stage width).
@@ -249,9 +283,11 @@ def to_topdown(
 
     transitions: list[Down | Literal["stem"] | None] = [s.down for s in spec.stages]
     dropouts = [s.dropout for s in spec.stages]
+    merge_bns = [s.merge_bn for s in spec.stages]
     if spec.stem is not None and spec.stem.stride == 2:
         transitions.insert(0, "stem")
         dropouts.insert(0, 0.0)
+        merge_bns.insert(0, None)
         contents.insert(0, ())
 
     kw = unit_kwargs(spec)
@@ -269,28 +305,27 @@ def to_topdown(
     plan: list[StepPlan] = []
     level = spec.downsamplings
     merged = False
-    for k, (t, units, p) in enumerate(zip(transitions, contents, dropouts, strict=True)):
+    for k, (t, units, p, bn) in enumerate(zip(transitions, contents, dropouts, merge_bns, strict=True)):
         transition = entry = merge_mod = None
         rest = list(units)
         width = c
         projected = False
         if t is not None:
             level -= 1
+            width = units[0].width if units else c
+            projected = projection == "always" or (projection == "first" and not merged) or width != c
             if t == "stride":  # the mirrored strided block upsamples itself
-                first = rest.pop(0)
-                transition = make_unit(spec, c, first, "up", up=up)
-                width = first.width
+                transition = make_unit(spec, c, rest.pop(0), "up", up=up, project=projected)
                 merge_up = None
             else:  # a pooling step: [1x1 unit], then the merge upsamples
-                width = units[0].width if units else c
-                projected = projection == "always" or (projection == "first" and not merged) or width != c
                 transition = Projection(c, width, style, project=projected, **kw)
                 merge_up = up(width)
             if spec.stem is not None:
                 entry = make_stem(spec, cin, width, 1)
             else:
                 entry = ConvUnit(cin, width, units[0].kernel if units else 3, "post", **kw)
-            merge_mod = Merge(width, merge, style, dropout=p, up=merge_up, **kw)
+            merge_kw = kw if bn is None else {**kw, "bn_momentum": bn[0], "bn_eps": bn[1]}
+            merge_mod = Merge(width, merge, style, dropout=p, up=merge_up, **merge_kw)
             merged = True
         elif k > 0:
             raise ValueError(f"{spec.name}: TD step {k} has no resolution change")

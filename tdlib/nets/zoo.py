@@ -6,8 +6,10 @@ authors' Keras code, registered under a short name in :mod:`tdlib.nets.registry`
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .registry import ModelInfo, register_model
-from .spec import BUSpec, Stage, Stem, Unit
+from .spec import KERAS_BN, BUSpec, Stage, Stem, Unit
 
 
 def lenetfc_spec(in_channels: int = 1, num_classes: int = 10, paper_variant: bool = False) -> BUSpec:
@@ -80,9 +82,16 @@ def resnet32_spec(in_channels: int = 3, num_classes: int = 10, n: int = 5) -> BU
 
 
 def resnet18_light_spec(in_channels: int = 3, num_classes: int = 10) -> BUSpec:
-    """The light pre-activation ResNet18 for Imagenette (§3.5): halved widths, 3x3 stem, 128x128x3."""
-    return preact_resnet_spec("resnet18_light", (32, 64, 128, 256), 2, stem_pool=True,
+    """The light pre-activation ResNet18 for Imagenette (§3.5): halved widths, 3x3 stem, 128x128x3.
+
+    The TD merge that mirrors the stem's max-pool gets a BatchNorm with Keras defaults
+    (:data:`~tdlib.nets.spec.KERAS_BN`), as the original ``ResNet18_TD`` builds it; every
+    other BatchNorm has the blocks' momentum 0.1 and eps 1e-5.
+    """
+    spec = preact_resnet_spec("resnet18_light", (32, 64, 128, 256), 2, stem_pool=True,
                               in_channels=in_channels, num_classes=num_classes)
+    first = replace(spec.stages[0], merge_bn=KERAS_BN)
+    return replace(spec, stages=(first, *spec.stages[1:]))
 
 
 for _info in (

@@ -114,8 +114,9 @@ class Attack:
         raise NotImplementedError
 
     def params(self) -> dict[str, object]:
-        """The attack's parameters, for tables and the results cache."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """The attack's parameters (JSON-able), for tables and the results cache."""
+        return {k: (v.params() if isinstance(v, Attack) else v) for k, v in vars(self).items()
+                if not k.startswith("_") and k != "name"}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())

@@ -107,6 +107,9 @@ def test_preact_up_block_same_width_has_identity_shortcut():
     block = PreActBlock(4, 4, "up")
     assert block.shortcut is None
     assert sum(p.numel() for p in block.parameters()) == 2 * (4 * 9 * 4 + 4) + 2 * 2 * 4
+    forced = PreActBlock(4, 4, "up", project=True)
+    assert forced.shortcut.kernel_size == (1, 1)
+    assert forced(torch.randn(2, 4, 3, 3)).shape == (2, 4, 6, 6)
 
 
 @pytest.mark.parametrize("kind", ["add", "concat", "add_concat"])

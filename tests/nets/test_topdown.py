@@ -70,6 +70,17 @@ def test_resnet18_light_td_count_equals_the_original_code():
     assert count_parameters(get_model("resnet18_light", "td")) == 4_966_538
 
 
+def test_resnet18_light_td_stem_merge_batchnorm_has_keras_defaults():
+    """The original ResNet18_TD builds its stem merge's BN with Keras defaults (0.99, 1e-3)."""
+    td = get_model("resnet18_light", "td")
+    stem_merge = td.steps[0].merge.unit.bn
+    assert (stem_merge.num_features, stem_merge.momentum, stem_merge.eps) == (512, 0.01, 1e-3)
+    others = [m for m in td.modules() if isinstance(m, torch.nn.BatchNorm2d) and m is not stem_merge]
+    assert len(others) > 10 and all((m.momentum, m.eps) == (0.1, 1e-5) for m in others)
+    assert all((m.momentum, m.eps) == (0.1, 1e-5)
+               for m in get_model("resnet18_light").modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
 @pytest.mark.parametrize(("name", "variant", "count"), [
     ("nin_light", "td", 215_118), ("nin_light", "uni", 217_182), ("nin", "td", 3_405_918), ("nin", "uni", 3_434_910),
 ])
@@ -115,6 +126,19 @@ def test_resnet32_td_wide_last_block():
     td = get_model("resnet32", "td", widths=(64, 32, 32))
     assert td.features(torch.rand(2, 3, 32, 32))[-1].shape[1] == 32
     assert td.head.fc.in_features == 32
+
+
+def test_resnet32_wide_td_projection_rules():
+    """Default (the committed runs): identity shortcut where 32 -> 32; "always": the original's 1x1 kept."""
+    auto = get_model("resnet32", "td", widths=(64, 32, 32))
+    literal = get_model("resnet32", "td", widths=(64, 32, 32), projection="always")
+    assert count_parameters(auto) == 609_322 and count_parameters(literal) == 610_378
+    assert auto.steps[2].transition.shortcut is None and not auto.plan[2].projection
+    short = literal.steps[2].transition.shortcut
+    assert (short.kernel_size, short.in_channels, short.out_channels) == ((1, 1), 32, 32) and literal.plan[2].projection
+    assert literal(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    # On the original widths every up-block already has its 1x1: "always" is the original ResNet_TD.
+    assert count_parameters(get_model("resnet32", "td", projection="always")) == 528_042
 
 
 def test_bad_options_list_the_valid_ones():
