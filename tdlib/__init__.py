@@ -19,7 +19,7 @@ Layout (imports run downwards only; ``tests/test_imports.py`` fails on any impor
       speed.py        speed levers (allocator, channels-last, BatchNorm folding)
       train.py        the training engine (original recipe, seeded, checkpointed)
       bench.py        images/s, FLOP/s and TD/BU cost ratios
-      robustness/     reserved: attacks, minimal perturbations, per-scale ablation (Experiment 2)
+      robustness/     Experiment 2: the ten attacks, minimal L2 over repeats, curves, per-scale ablation
       explain.py      reserved: Grad-CAM and localisation IoU
       book/           chapters (profiles), runner (papermill), results (cache), layout (HTML), viz
       experiments/    one module per chapter: grids, experiment functions, verdicts

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..speed import prepare_inference
+
 
 def check_images(images: Tensor, labels: Tensor | None = None) -> None:
     """Raise a ValueError that says what was expected unless ``images`` is ``(N, C, H, W)`` in [0, 1].
@@ -63,21 +65,24 @@ class Classifier:
         mean: Training mean to subtract inside (see :class:`MeanSubtracted`), or None.
         batch_size: Images per forward pass.
         device: Where to run; default the model's device.
+        fast: Run a BatchNorm-folded inference copy (:func:`tdlib.speed.prepare_inference`), the
+            same predictions up to float rounding; ``model`` itself is never changed.
 
     Attributes:
-        module: ``MeanSubtracted(model, mean)`` in eval mode (what foolbox wraps).
+        module: ``MeanSubtracted(model or its inference copy, mean)`` in eval mode (what foolbox wraps).
         device: Its device.
         queries: Images passed through the network so far.
     """
 
     def __init__(self, model: nn.Module, mean: Tensor | None = None, batch_size: int = 512,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, fast: bool = True) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         first = next(iter(model.parameters()), None)
         self.device = torch.device(device) if device is not None else (
             first.device if first is not None else torch.device("cpu"))
-        self.module = MeanSubtracted(model, mean).to(self.device).eval()
+        net = prepare_inference(model).to(self.device) if fast and _has_parameters(model) else model
+        self.module = MeanSubtracted(net, mean).to(self.device).eval()
         self.batch_size = batch_size
         self.queries = 0
 
@@ -100,3 +105,7 @@ class Classifier:
         import foolbox as fb
 
         return fb.PyTorchModel(self.module, bounds=(0.0, 1.0), device=self.device)
+
+
+def _has_parameters(model: nn.Module) -> bool:
+    return next(iter(model.parameters()), None) is not None
