@@ -80,6 +80,12 @@ class Chapter:
 
 
 TABLE1_MODELS = list(params.TABLE1_MODELS)
+#: The ten attacks of Experiment 2 (tdlib.robustness.list_attacks(), written out to keep this table import-light).
+ATTACKS = ["single_pixel", "salt_and_pepper", "pointwise", "additive_gaussian", "additive_uniform", "blended_uniform",
+           "gaussian_blur", "contrast_reduction", "spatial", "shifts"]
+#: L2 budgets of the robust-accuracy columns: MNIST-like images have 784 pixels, CIFAR-10 3,072 values.
+ATTACK_BUDGETS = {"mnist": [0.5, 1.0, 2.0], "fashion_mnist": [0.5, 1.0, 2.0], "cifar10": [0.25, 0.5, 1.0],
+                  "cifar10_aug": [0.25, 0.5, 1.0]}
 VARIANTS = params.TABLE1_VARIANTS
 
 CHAPTERS: tuple[Chapter, ...] = (
@@ -122,8 +128,41 @@ CHAPTERS: tuple[Chapter, ...] = (
                       "test_subset": None, "wide_td": True, "recalibrate_bn": False, "device": None},
         },
     ),
-    Chapter("attacks", "Experiment 2: adversarial robustness",
-            filled_by="a later issue: the adversarial attacks of Figures 5, 6, 11 and 12"),
+    Chapter(
+        "attacks", "Experiment 2: adversarial robustness", notebook=True, default_profile="smoke",
+        planner="tdlib.experiments.attacks:plan",
+        profiles={
+            # seconds: three attacks (one per code path: foolbox-equal search, random search, scipy grid)
+            "smoke": {"trained_on": "smoke", "datasets": ["mnist"], "models": {"mnist": ["lenetfc"]},
+                      "variants": {"lenetfc": ["bu", "td"]},
+                      "attacks": ["contrast_reduction", "additive_uniform", "shifts"], "images": 16, "repeats": 2,
+                      "ablation": [["mnist", "lenetfc", "td"]], "extra_training": {},
+                      "budgets": {"mnist": [0.5, 1.0, 2.0]}, "device": None},
+            # the models of the cpu bu-vs-td grid (NINext trained here with reduced settings), fewer test images
+            "cpu": {"trained_on": "cpu", "datasets": ["mnist", "fashion_mnist", "cifar10", "cifar10_aug"],
+                    "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"],
+                               "cifar10": ["resnet32", "nin"], "cifar10_aug": ["resnet32", "nin"]},
+                    "variants": {"lenetfc": ["bu", "td"], "nin_light": ["bu", "td"], "nin": ["bu", "td"],
+                                 "resnet32": ["bu", "td", "uni", "rev"]},
+                    "attacks": ATTACKS, "images": {"lenetfc": 500, "nin_light": 100, "resnet32": 100, "nin": 100},
+                    "repeats": 3,
+                    "ablation": [["mnist", "nin_light", "td"], ["fashion_mnist", "nin_light", "td"],
+                                 ["cifar10_aug", "nin", "td"]],
+                    "extra_training": {d: {"nin": {"epochs": 3, "train_subset": 2_000, "test_subset": 1_000,
+                                                   "recalibrate_bn": True}} for d in ("cifar10", "cifar10_aug")},
+                    "budgets": ATTACK_BUDGETS, "device": None},
+            # the original: every Exp. 1 model of the paper profile, all 10,000 test images, 3 repeats
+            "paper": {"trained_on": "paper", "datasets": ["mnist", "fashion_mnist", "cifar10", "cifar10_aug"],
+                      "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"],
+                                 "cifar10": ["resnet32", "nin"], "cifar10_aug": ["resnet32", "nin"]},
+                      "variants": {"lenetfc": ["bu", "td"], "nin_light": ["bu", "td"], "nin": ["bu", "td"],
+                                   "resnet32": ["bu", "td", "uni", "rev"]},
+                      "attacks": ATTACKS, "images": 10_000, "repeats": 3,
+                      "ablation": [["mnist", "nin_light", "td"], ["fashion_mnist", "nin_light", "td"],
+                                   ["cifar10_aug", "nin", "td"]],
+                      "extra_training": {}, "budgets": ATTACK_BUDGETS, "device": None},
+        },
+    ),
     Chapter("segmentation", "Experiment 3: segmentation",
             filled_by="a later issue: the Fashion-MNIST mesh segmentation of Figure 7"),
     Chapter("gradcam", "Explainability: Grad-CAM and localisation",

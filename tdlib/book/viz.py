@@ -310,3 +310,88 @@ def draw_curves(curves: Mapping[str, pd.DataFrame], title: str) -> Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+#: Colours of the variants in the attack figures: BU red and TD green, as the paper's Figure 5.
+VARIANT_COLORS = {"BU": "#d62728", "TD": "#2ca02c", "TDuni": "#1f77b4", "TDrev": "#9467bd"}
+
+
+@styled
+def draw_attack_curves(curves: pd.DataFrame, rows: Sequence[str], cols: Sequence[str], *, row_key: str = "dataset",
+                       col_key: str = "attack", model: str | Mapping[str, str] | None = None,
+                       labels: Sequence[str] = ("BU", "TD"), height: float = 1.6) -> Figure:
+    """Accuracy lost against the L2 budget (the paper's Figures 5 and 11), one panel per (row, column).
+
+    Args:
+        curves: :func:`tdlib.experiments.attacks.curves` rows (``l2_bound``, ``accuracy_lost_points``,
+            ``dataset``, ``model``, ``label``, ``attack``).
+        rows: Values of ``row_key`` (panel rows).
+        cols: Values of ``col_key`` (panel columns).
+        row_key: Column of ``curves`` along the rows.
+        col_key: Column of ``curves`` along the columns.
+        model: Which model to draw (one name, or one per row value); None draws every model.
+        labels: Variants to draw, in legend order.
+        height: Height of one panel row in inches.
+    """
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(WIDTH, 0.6 + height * len(rows)), squeeze=False)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax = axes[i][j]
+            sub = curves[(curves[row_key] == r) & (curves[col_key] == c)]
+            want = model.get(r) if isinstance(model, Mapping) else model
+            if want is not None:
+                sub = sub[sub.model == want]
+            for label in labels:
+                for m, g in sub[sub.label == label].groupby("model", sort=False):
+                    style = "-" if want is not None or m == sub.model.iloc[0] else "--"
+                    ax.step(g.l2_bound, g.accuracy_lost_points, where="post", color=VARIANT_COLORS.get(label),
+                            ls=style, lw=1.2, label=label if want is not None else f"{label} {m}")
+            ax.set_ylim(0, 105)
+            ax.grid(alpha=0.3)
+            if i == 0:
+                ax.set_title(c.replace("_", " "), fontsize=8.5)
+            if j == 0:
+                ax.set_ylabel(f"{r}\npoints lost", fontsize=8.5)
+            if i == len(rows) - 1:
+                ax.set_xlabel("L2 bound", fontsize=8.5)
+            ax.tick_params(labelsize=7.5)
+    handles, names = [], []
+    for ax in axes.ravel():
+        for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
+            if n not in names:
+                handles.append(h)
+                names.append(n)
+    fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False)
+    fig.tight_layout(rect=(0, 0.05 + 0.1 / len(rows), 1, 1))
+    return fig
+
+
+@styled
+def draw_ablation(ablation: pd.DataFrame, feeds: Sequence[int], title: str = "") -> Figure:
+    """The paper's Figures 6 and 12: accuracy per attack when only some pyramid inputs see the adversarial.
+
+    Args:
+        ablation: :func:`tdlib.experiments.attacks.ablation_table` rows (``dataset``, ``attack``, ``feed``,
+            ``perturbed``, ``accuracy``).
+        feeds: The feeds drawn as bars (e.g. 2-4 for one input, 5-7 for two); feed 0 (the
+            single-input network on clean images) is the dashed line.
+        title: Figure title.
+    """
+    import seaborn as sns
+
+    datasets = list(dict.fromkeys(ablation.dataset))
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(WIDTH, 0.8 + 2.2 * len(datasets)), squeeze=False)
+    for ax, d in zip(axes[:, 0], datasets, strict=True):
+        sub = ablation[ablation.dataset == d]
+        bars = sub[sub.feed.isin(feeds)]
+        sns.barplot(bars, x="attack", y="accuracy", hue="perturbed", ax=ax, palette="Set2")
+        clean = sub[sub.feed == 0].accuracy.mean()
+        ax.axhline(clean, color="#444444", lw=1, ls="--", label="clean")
+        ax.set_ylabel(f"{d}\naccuracy (%)")
+        ax.set_xlabel("")
+        ax.set_ylim(0, 105)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7.5)
+    if title:
+        fig.suptitle(title)
+    _legend_below(fig, list(axes[:, 0]), "perturbed input(s)")
+    return fig

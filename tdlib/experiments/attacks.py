@@ -1,0 +1,236 @@
+"""Experiment 2 (paper §4.2, appendix A.a; Figures 5, 6, 11, 12): adversarial robustness of BU and TD.
+
+Each (dataset, model, variant, attack) cell attacks the trained Exp. 1 network of the
+bu-vs-td results cache (repeat 0 of the grid of the profile named by the ``trained_on``
+knob) on the first ``images`` test images of a fixed seeded subset, and stores the
+per-sample minimal L2 (:func:`tdlib.robustness.minimal_l2`) with a summary in
+``data/results/attacks/minimal_l2/<key>.json``. For the TD networks named in ``ablation``
+the same computation also feeds the kept adversarials to one pyramid input at a time
+(:func:`tdlib.robustness.per_scale_ablation`) and stores that table beside.
+
+A network the bu-vs-td grid of that profile lacks (NINext on CIFAR-10 is not in its
+``cpu`` grid) is trained by :func:`tdlib.experiments.bu_vs_td.run_cell` with the reduced
+settings of the ``extra_training`` knob and cached in the bu-vs-td chapter, never here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .. import robustness as rb
+from ..book import results
+from ..book.chapters import Plan
+from ..book.chapters import settings as chapter_settings
+from ..data import load_splits
+from ..nets.params import VARIANT_NAMES
+from ..train import TrainConfig, base_dataset, load_weights
+from . import bu_vs_td
+
+CHAPTER = "attacks"
+EXPERIMENT = "minimal_l2"
+#: The attacks drawn in the paper's Figure 5.
+FIGURE5_ATTACKS = ("pointwise", "additive_gaussian", "gaussian_blur", "spatial")
+
+
+def _per(value: Any, key: str, default: Any = None) -> Any:
+    if isinstance(value, Mapping):
+        return value.get(key, default)
+    return value if value is not None else default
+
+
+def trained_config(dataset: str, model: str, variant: str, s: Mapping[str, Any]) -> TrainConfig:
+    """The training run whose repeat-0 weights a cell attacks (see the module docstring)."""
+    source = chapter_settings("bu-vs-td", s["trained_on"])
+    for c in bu_vs_td.cell_configs(source):
+        if (c.dataset, c.model, c.variant, c.seed, c.widths) == (dataset, model, variant, 0, None):
+            return c
+    extra = _per(_per(s.get("extra_training") or {}, dataset, {}), model)
+    if extra is None:
+        raise ValueError(f"{dataset}/{model}/{variant} is not in the bu-vs-td grid of profile {s['trained_on']!r}; "
+                         f"add it to the extra_training knob")
+    return TrainConfig.paper(dataset, model, variant, seed=0, **extra)
+
+
+def cell_configs(s: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every attack run of a chapter's settings, cheap models first."""
+    out = []
+    for dataset in s["datasets"]:
+        for model in _per(s["models"], dataset, []):
+            for variant in _per(s["variants"], model, ["bu", "td"]):
+                trained = trained_config(dataset, model, variant, s)
+                ablate = variant != "bu" and [dataset, model, variant] in [list(a) for a in s.get("ablation") or []]
+                for attack in s["attacks"]:
+                    out.append({"dataset": dataset, "model": model, "variant": variant, "attack": attack,
+                                "params": rb.get_attack(attack).params() | {"implementation":
+                                                                            rb.get_attack(attack).implementation},
+                                "images": int(_per(s["images"], model)), "repeats": int(s["repeats"]), "seed": 0,
+                                "ablation": ablate, "trained": trained.as_dict()})
+    return out
+
+
+def figure_model(s: Mapping[str, Any], dataset: str) -> str:
+    """The model of a dataset drawn in Figure 5: NIN (NIN-light on MNIST-like sets) when attacked, else the first."""
+    models = list(_per(s["models"], dataset, []))
+    for preferred in ("nin_light", "nin"):
+        if preferred in models:
+            return preferred
+    return models[0]
+
+
+def plan(s: Mapping[str, Any]) -> Plan:
+    """The (experiment, configuration) pairs, for ``python -m tdlib results``."""
+    return [(EXPERIMENT, c) for c in cell_configs(s)]
+
+
+def test_images(dataset: str, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The first ``n`` images of a seeded test subset, raw in [0, 1], their labels and the training mean."""
+    s = load_splits(base_dataset(dataset), seed=0, val_fraction=0.0, train_subset=1, test_subset=n)
+    raw = s.x_test + s.mean if s.mean is not None else s.x_test
+    return raw.clamp_(0.0, 1.0), s.y_test, s.mean
+
+
+def load_model(trained: Mapping[str, Any], profile: str, device: str = "cpu") -> torch.nn.Module:
+    """The trained network of a cell; trains it through bu-vs-td first when its weights are missing."""
+    cfg = TrainConfig(**{**trained, "widths": tuple(trained["widths"]) if trained["widths"] else None})
+    path = bu_vs_td.weights_path(cfg)
+    if not path.is_file():
+        bu_vs_td.run_cell(cfg, profile, device=device, save=True, progress=False)
+    return load_weights(cfg, path, device)
+
+
+def run_cell(config: Mapping[str, Any], profile: str, *, recompute: bool = False, device: str | None = None,
+             progress: bool = False) -> results.Entry:
+    """Attack one trained network with one attack (cached)."""
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    def compute() -> dict[str, Any]:
+        model = load_model(config["trained"], profile, dev)
+        x, y, mean = test_images(config["dataset"], config["images"])
+        t0 = time.perf_counter()
+        res = rb.minimal_l2(model, x, y, config["attack"], repeats=config["repeats"], seed=config["seed"], mean=mean,
+                            progress=progress)
+        seconds = time.perf_counter() - t0
+        out: dict[str, Any] = {"l2": [None if math.isinf(v) else v for v in res.l2.tolist()],
+                               "runs": res.runs, "queries": res.queries, "seconds": seconds}
+        if config["ablation"]:
+            out["ablation"] = rb.per_scale_ablation(model, x, res.adversarials, y, mean=mean).to_dict(orient="records")
+        return out
+
+    return results.cached(CHAPTER, EXPERIMENT, dict(config), compute, profile=profile, recompute=recompute,
+                          device=dev)
+
+
+def run_grid(s: Mapping[str, Any], profile: str, *, recompute: bool = False, device: str | None = None,
+             progress: bool = True) -> list[results.Entry]:
+    """Every cell of the chapter's settings, computing what the cache lacks (resumable)."""
+    from tqdm import tqdm
+
+    return [run_cell(c, profile, recompute=recompute, device=device)
+            for c in tqdm(cell_configs(s), desc="attacks", disable=not progress)]
+
+
+def l2_of(entry: results.Entry) -> torch.Tensor:
+    """The per-sample minimal L2 of an entry (``inf`` for failures)."""
+    return torch.tensor([math.inf if v is None else v for v in entry.result["l2"]], dtype=torch.float64)
+
+
+def table(found: list[results.Entry], budgets: Mapping[str, tuple[float, ...]]) -> pd.DataFrame:
+    """One row per cell: the robustness summary (:func:`tdlib.robustness.summarize`) at the dataset's budgets."""
+    rows = []
+    for e in found:
+        c = e.config
+        summary = rb.summarize(l2_of(e), tuple(_per(budgets, c["dataset"], ())))
+        rows.append({"dataset": c["dataset"], "model": c["model"], "variant": c["variant"],
+                     "label": VARIANT_NAMES[c["variant"]], "attack": c["attack"], "repeats": e.result["runs"],
+                     **summary, "queries_per_sample": e.result["queries"] / len(e.result["l2"]),
+                     "seconds": e.result["seconds"], "profile": e.provenance.get("profile")})
+    return pd.DataFrame(rows)
+
+
+def curves(found: list[results.Entry]) -> pd.DataFrame:
+    """The accuracy-loss curves of every cell, long format (one row per curve point)."""
+    parts = []
+    for e in found:
+        c = e.config
+        curve = rb.accuracy_loss_curve(l2_of(e))
+        parts.append(curve.assign(dataset=c["dataset"], model=c["model"], label=VARIANT_NAMES[c["variant"]],
+                                  attack=c["attack"]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def ablation_table(found: list[results.Entry]) -> pd.DataFrame:
+    """The per-scale ablation of every cell that has one, long format."""
+    rows = []
+    for e in found:
+        if "ablation" in e.result:
+            c = e.config
+            rows += [{"dataset": c["dataset"], "model": c["model"], "label": VARIANT_NAMES[c["variant"]],
+                      "attack": c["attack"], **r} for r in e.result["ablation"]]
+    return pd.DataFrame(rows)
+
+
+def family_gaps(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, model, TD variant, attack): the TD's loss area minus the BU's (negative: TD more robust)."""
+    bu = df[df.variant == "bu"].set_index(["dataset", "model", "attack"]).area
+    td = df[df.variant != "bu"].copy()
+    td["bu_area"] = [bu.get((r.dataset, r.model, r.attack), float("nan")) for r in td.itertuples()]
+    td["area_gap"] = td.area - td.bu_area
+    fam = {a: f for f, attacks in rb.FAMILIES.items() for a in attacks}
+    td["family"] = td.attack.map(fam)
+    return td[["dataset", "model", "label", "attack", "family", "area", "bu_area", "area_gap", "profile"]]
+
+
+def verdicts(df: pd.DataFrame, profile: str) -> str:
+    """The paper's Exp. 2 claims, each with a verdict computed from the table (markdown)."""
+    gaps = family_gaps(df)
+    out = []
+    if profile != "paper":
+        out.append(f"*Profile `{profile}`: reduced runs (fewer test images; models trained on the reduced bu-vs-td "
+                   "grid). The verdicts describe these runs, not the paper's setting.*\n")
+    claims = [("uncorrelated noise", True), ("correlated noise", True), ("blurring", True), ("spatial", False)]
+    td_only = gaps[gaps.label == "TD"]
+    for family, paper_more_robust in claims:
+        g = td_only[td_only.family == family].dropna(subset=["area_gap"])
+        if g.empty:
+            out.append(f"- **{family}**: not measured at this profile.")
+            continue
+        wins = int((g.area_gap < 0).sum())
+        claim = "TD is more robust than BU" if paper_more_robust else "TD is not more robust than BU"
+        holds = wins > len(g) / 2 if paper_more_robust else wins <= len(g) / 2
+        out.append(f"- **{family}** (paper: {claim}): TD's accuracy-loss area is below BU's in {wins} of {len(g)} "
+                   f"(dataset, model, attack) cells; median area gap {g.area_gap.median():+.2f} points x L2. "
+                   f"Verdict: {'holds' if holds else 'does not hold'} on these runs.")
+    spatial = gaps[(gaps.family == "spatial") & gaps.label.isin(["TDuni", "TDrev"])
+                   & (gaps.dataset == "cifar10_aug") & (gaps.model == "resnet32")].dropna(subset=["area_gap"])
+    if spatial.empty:
+        out.append("- **ResNet32 TDuni and TDrev on CIFAR-10-aug, spatial attacks** (paper: more robust than BU): "
+                   "not measured at this profile.")
+    else:
+        wins = int((spatial.area_gap < 0).sum())
+        out.append(f"- **ResNet32 TDuni and TDrev on CIFAR-10-aug, spatial attacks** (paper: more robust than BU): "
+                   f"below BU in {wins} of {len(spatial)} cells. Verdict: "
+                   f"{'holds' if wins > len(spatial) / 2 else 'does not hold'} on these runs.")
+    return "\n".join(out)
+
+
+def most_vulnerable(ablation: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset and attack: the single perturbed input and the pair of inputs that cost most accuracy
+    (several names joined by " / " when they tie)."""
+
+    def worst(g: pd.DataFrame) -> str | None:
+        if g.empty:
+            return None
+        return " / ".join(g[g.accuracy == g.accuracy.min()].perturbed)
+
+    rows = []
+    for (dataset, model, attack), g in ablation.groupby(["dataset", "model", "attack"], sort=False):
+        rows.append({"dataset": dataset, "model": model, "attack": attack,
+                     "clean": float(g[g.feed == 0].accuracy.iloc[0]),
+                     "worst single": worst(g[g.feed.between(2, 4)]), "worst pair": worst(g[g.feed.between(5, 7)])})
+    return pd.DataFrame(rows)

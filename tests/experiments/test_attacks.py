@@ -1,0 +1,51 @@
+"""tdlib.experiments.attacks: the grid of each profile, the verdict arithmetic, the ablation summary."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tdlib.book.chapters import settings
+from tdlib.experiments import attacks as exp
+
+
+def test_profiles_expand_to_the_expected_grids():
+    smoke = exp.cell_configs(settings("attacks", "smoke"))
+    assert len(smoke) == 2 * 3 and {c["variant"] for c in smoke} == {"bu", "td"}
+    assert [c["ablation"] for c in smoke].count(True) == 3  # the TD cells of the ablation model
+    cpu = exp.cell_configs(settings("attacks", "cpu"))
+    # MNIST-like: 2 models x 2 variants; CIFAR: ResNet32 x 4 + NIN x 2; 10 attacks each
+    assert len(cpu) == 10 * (2 * 4 + 2 * 6)
+    nin = [c for c in cpu if c["model"] == "nin"]
+    assert all(c["trained"]["train_subset"] == 2_000 and c["trained"]["epochs"] == 3 for c in nin)
+    paper = exp.cell_configs(settings("attacks", "paper"))
+    assert {c["images"] for c in paper} == {10_000} and all(c["repeats"] == 3 for c in paper)
+    assert all(c["trained"]["recalibrate_bn"] is False for c in paper)
+
+
+def _row(dataset, model, variant, attack, area):
+    return {"dataset": dataset, "model": model, "variant": variant, "label": {"bu": "BU", "td": "TD"}[variant],
+            "attack": attack, "area": area, "profile": "cpu"}
+
+
+def test_verdicts_count_cells_where_td_is_below_bu():
+    rows = []
+    for attack, (bu, td) in {"additive_gaussian": (10, 5), "additive_uniform": (10, 12), "blended_uniform": (8, 2),
+                             "spatial": (3, 4), "shifts": (3, 1)}.items():
+        rows += [_row("mnist", "lenetfc", "bu", attack, bu), _row("mnist", "lenetfc", "td", attack, td)]
+    gaps = exp.family_gaps(pd.DataFrame(rows))
+    assert gaps.set_index("attack").area_gap.to_dict() == {"additive_gaussian": -5, "additive_uniform": 2,
+                                                             "blended_uniform": -6, "spatial": 1, "shifts": -2}
+    text = exp.verdicts(pd.DataFrame(rows), "cpu")
+    assert ("**uncorrelated noise** (paper: TD is more robust than BU): TD's accuracy-loss area is below BU's "
+            "in 2 of 3") in text
+    assert "below BU's in 1 of 2" in text and "Verdict: holds" in text
+    assert "**blurring**: not measured at this profile." in text
+
+
+def test_most_vulnerable_names_ties():
+    abl = pd.DataFrame([{"dataset": "mnist", "model": "nin_light", "attack": "a", "feed": f, "perturbed": p,
+                         "accuracy": acc} for f, p, acc in [(0, "clean", 99), (2, "high", 60), (3, "medium", 50),
+                                                            (4, "low", 50), (5, "high+medium", 40),
+                                                            (6, "high+low", 45), (7, "medium+low", 41)]])
+    out = exp.most_vulnerable(abl).iloc[0]
+    assert out["worst single"] == "medium / low" and out["worst pair"] == "high+medium" and out["clean"] == 99
