@@ -195,3 +195,45 @@ def format_bench(df: pd.DataFrame) -> str:
     lines.append(f"device {first.device}, threads {first.threads}, optimized={bool(first.optimized)}; "
                  "GFLOP/s = achieved; TD/BU t = time per image, TD/BU F = FLOPs per image (TD over BU).")
     return "\n".join(lines)
+
+
+def run_attack_bench(models: Sequence[str] = ("lenetfc",), variants: Sequence[str] = ("bu", "td"),
+                     attacks: Sequence[str] | None = None, *, dataset: str = "mnist", images: int = 1000,
+                     repeats: int = 3, trained_on: str = "cpu", device: str | None = None) -> pd.DataFrame:
+    """Speed of the Exp. 2 attacks: every attack on the trained networks of a bu-vs-td profile.
+
+    Args:
+        models: Registry names (their repeat-0 weights must be in the bu-vs-td cache of ``trained_on``).
+        variants: ``bu``, ``td``, ...
+        attacks: Attack names (default all ten).
+        dataset: Dataset whose first ``images`` test images (seeded subset) are attacked.
+        images: Test images.
+        repeats: Runs of each random attack (deterministic ones run once).
+        trained_on: bu-vs-td profile whose trained networks are attacked.
+        device: ``cpu``, ``cuda``, ... (default: CUDA when available).
+
+    Returns:
+        One row per (model, variant, attack): seconds, images/s (attacked images per second of
+        the whole worst-of-repeats run), forward passes per image, success rate and median L2.
+    """
+    from . import robustness as rb
+    from .book.chapters import settings
+    from .experiments.attacks import test_images
+    from .experiments.bu_vs_td import load_trained
+
+    dev = str(default_device() if device is None else device)
+    x, y, mean = test_images(dataset, images)
+    rows = []
+    for name in models:
+        for variant in variants:
+            model = load_trained(dataset, name, variant, settings("bu-vs-td", trained_on), device=dev)
+            for attack in attacks or rb.list_attacks():
+                t0 = time.perf_counter()
+                res = rb.minimal_l2(model, x, y, attack, repeats=repeats, mean=mean)
+                seconds = time.perf_counter() - t0
+                s = rb.summarize(res.l2)
+                rows.append({"model": name, "variant": variant, "attack": attack, "images": images, "runs": res.runs,
+                             "seconds": seconds, "images_per_s": images / seconds,
+                             "forward_per_image": res.queries / images, "success_rate": s["success_rate"],
+                             "median_l2": s["median_l2"]})
+    return pd.DataFrame(rows)

@@ -82,10 +82,20 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import format_bench, run_bench
+    from .bench import format_bench, run_attack_bench, run_bench
 
+    if args.attacks:
+        df = run_attack_bench(args.models or ["lenetfc"], args.variants, images=args.images, repeats=args.repeats,
+                              device=args.device)
+        if args.csv:
+            df.to_csv(sys.stdout, index=False)
+        else:
+            print(df.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+            total = df.groupby(["model", "variant"]).seconds.sum()
+            print("total seconds per network: " + ", ".join(f"{m} {v}: {t:,.0f}" for (m, v), t in total.items()))
+        return 0
     df = run_bench(
-        models=args.models, variants=args.variants, modes=args.modes, device=args.device,
+        models=args.models or ["lenetfc", "nin_light"], variants=args.variants, modes=args.modes, device=args.device,
         train_batch=args.train_batch, infer_batch=args.infer_batch, min_seconds=args.seconds,
         optimized=not args.plain,
     )
@@ -126,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_params)
 
     s = sub.add_parser("bench", help="images/s and FLOP/s of BU and TD models")
-    s.add_argument("--models", nargs="+", default=["lenetfc", "nin_light"], metavar="NAME")
+    s.add_argument("--models", nargs="+", default=None, metavar="NAME",
+                   help="default: lenetfc nin_light (with --attacks: lenetfc)")
     s.add_argument("--variants", nargs="+", default=["bu", "td"], choices=["bu", "td", "uni", "rev"])
     s.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
@@ -135,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seconds", type=float, default=3.0, help="minimum measured time per row")
     s.add_argument("--plain", action="store_true", help="skip the speed levers (eager NCHW, BN unfused)")
     s.add_argument("--csv", action="store_true", help="machine-readable rows")
+    s.add_argument("--attacks", action="store_true",
+                   help="time the ten Exp. 2 attacks instead (default model lenetfc, the cpu-trained weights)")
+    s.add_argument("--images", type=int, default=1000, help="with --attacks: MNIST test images attacked")
+    s.add_argument("--repeats", type=int, default=3, help="with --attacks: runs of each random attack")
     s.set_defaults(func=_cmd_bench)
     return p
 

@@ -1,5 +1,6 @@
 """The benchmark produces real measurements (tiny settings: seconds, not a speed test)."""
 
+import pytest
 import torch
 
 from tdlib.bench import flops_per_image, format_bench, run_bench
@@ -42,3 +43,17 @@ def test_bench_cli_csv(capsys):
 def test_bench_unknown_model_is_an_error(capsys):
     assert main(["bench", "--models", "alexnet"]) == 2
     assert "unknown model 'alexnet'" in capsys.readouterr().err
+
+
+def test_attack_bench_reports_speed_and_queries_per_attack():
+    from tdlib.bench import run_attack_bench
+    from tdlib.data import DatasetNotFoundError
+
+    try:
+        df = run_attack_bench(["lenetfc"], ["bu"], ["contrast_reduction", "additive_uniform"], images=8, repeats=2,
+                              device="cpu")
+    except DatasetNotFoundError:
+        pytest.skip("MNIST not available offline")
+    assert df.attack.tolist() == ["contrast_reduction", "additive_uniform"]
+    assert df.runs.tolist() == [1, 2]  # deterministic attacks run once
+    assert (df.images_per_s > 0).all() and (df.forward_per_image >= 1).all()
