@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..book import results
 from ..book.chapters import Plan
+from ..book.chapters import settings as chapter_settings
 from ..nets.params import VARIANT_NAMES
 from ..train import TrainConfig, load_weights, save_weights, train
 
@@ -113,6 +114,37 @@ def grid(settings: Mapping[str, Any], profile: str, *, recompute: bool = False, 
     return table(run_grid(settings, profile, recompute=recompute, device=device, progress=progress))
 
 
+def highest_fidelity(entries: list[results.Entry], settings: Mapping[str, Any]) -> list[results.Entry]:
+    """The grid's entries, with each (dataset, model) group replaced by its ``paper``-profile runs where cached.
+
+    A group switches to the paper profile only as a whole: for the repeats in which every
+    variant of the group (the same variants and widths as the grid) has a cached paper run.
+    So BU and TD of a comparison always come from one profile. Nothing is computed here.
+
+    Args:
+        entries: The entries of a reduced grid (:func:`run_grid`).
+        settings: That grid's settings (with ``profile``).
+    """
+    if settings.get("profile") == "paper" or not entries:
+        return entries
+    groups: dict[tuple[str, str], list[results.Entry]] = {}
+    for e in entries:
+        groups.setdefault((e.config["dataset"], e.config["model"]), []).append(e)
+    paper = [c for c in cell_configs(chapter_settings("bu-vs-td", "paper")) if (c.dataset, c.model) in groups]
+    out: list[results.Entry] = []
+    for key, group in groups.items():
+        cells = {(e.config["variant"], tuple(e.config["widths"] or ())) for e in group}
+        hits: dict[int, list[results.Entry]] = {}
+        for c in paper:
+            if (c.dataset, c.model) == key and (c.variant, tuple(c.widths or ())) in cells:
+                found = results.lookup(CHAPTER, EXPERIMENT, c.as_dict())
+                if found is not None:
+                    hits.setdefault(c.seed, []).append(found)
+        complete = [runs for runs in hits.values() if len(runs) == len(cells)]
+        out += [e for runs in complete for e in runs] if complete else group
+    return out
+
+
 def variant_label(variant: str, widths: Any) -> str:
     """``TD``, ``TDuni``, ``TDrev``, or ``TD (last block 32)`` for the widened ResNet TD."""
     name = VARIANT_NAMES[variant]
@@ -179,10 +211,11 @@ def absolute(df: pd.DataFrame) -> pd.DataFrame:
     """Per cell: repeats, epochs, training images, test accuracy (%) mean and std, seconds per
     epoch, images/s, parameters, and the paper's number where its text gives one."""
     g = df.groupby(["dataset", "model", "label"], sort=False)
+    extra = {"profile": ("profile", "first")} if "profile" in df else {}
     out = g.agg(repeats=("test_acc", "size"), epochs=("epochs", "first"), train_images=("train_images", "first"),
                 acc_mean=("test_acc", "mean"), acc_std=("test_acc", "std"),
                 seconds_per_epoch=("seconds_per_epoch", "mean"), images_per_s=("images_per_s", "mean"),
-                params=("params", "first")).reset_index()
+                params=("params", "first"), **extra).reset_index()
     out[["acc_mean", "acc_std"]] *= 100
     out["paper_text"] = [PAPER_TEXT_ACCURACY.get((m, lab), "") if d.startswith("cifar10") else ""
                          for d, m, lab in zip(out.dataset, out.model, out.label, strict=True)]
@@ -214,7 +247,12 @@ def verdicts(df: pd.DataFrame, profile: str) -> str:
     rel = relative(df)
     ab = absolute(df)
     out = []
-    if profile != "paper":
+    profiles = df.profile if "profile" in df else [profile] * len(df)
+    at_paper = sorted({f"{d} {m}" for d, m, p in zip(df.dataset, df.model, profiles, strict=True) if p == "paper"})
+    if profile != "paper" and at_paper:
+        out.append(f"*Profile `{profile}`, except the cells cached at the `paper` profile: {', '.join(at_paper)}. "
+                   "Verdicts over several cells mix both; each cell's profile is in the accuracy table.*")
+    elif profile != "paper":
         out.append(f"*Profile `{profile}`: reduced runs (see the grid above); these verdicts are about them.*")
     td = rel[rel.label == "TD"]
     if not td.empty:

@@ -99,3 +99,34 @@ def test_relative_pairs_by_repeat_and_verdicts_quote_the_numbers():
     assert "gap +5.00 points" in text and "recovers 60 % of the gap" in text  # (87 - 84) / (89 - 84)
     ab = exp.absolute(df).set_index("label")
     assert ab.loc["TD", "paper_text"] == "~83" and ab.loc["BU", "acc_mean"] == pytest.approx(89.0)
+
+
+def _store(cfg, profile, acc, root):
+    summary = {"dataset": cfg.dataset, "model": cfg.model, "variant": cfg.variant, "widths": None, "repeat": cfg.seed,
+               "epochs": cfg.epochs, "test_acc": acc, "test_loss": 0.1, "val_acc": acc, "seconds_per_epoch": 1.0,
+               "params": 1, "device": "cpu"}
+    results.store(exp.CHAPTER, exp.EXPERIMENT, cfg.as_dict(), {"summary": summary, "history": [], "curve": []},
+                  {"profile": profile}, root)
+
+
+def test_highest_fidelity_takes_a_group_at_the_paper_profile_only_when_complete(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    cpu = settings("bu-vs-td", "cpu", datasets=["mnist", "fashion_mnist"],
+                   models={"mnist": ["lenetfc"], "fashion_mnist": ["lenetfc"]}, variants=["bu", "td"], repeats=1)
+    for c in exp.cell_configs(cpu):
+        _store(c, "cpu", 0.5, tmp_path)
+    paper = {(c.dataset, c.variant, c.seed): c for c in exp.cell_configs(settings("bu-vs-td", "paper"))
+             if c.model == "lenetfc"}
+    _store(paper[("mnist", "bu", 0)], "paper", 0.99, tmp_path)
+    _store(paper[("mnist", "td", 0)], "paper", 0.98, tmp_path)
+    _store(paper[("mnist", "bu", 1)], "paper", 0.97, tmp_path)  # repeat 1 lacks its TD: not used
+    _store(paper[("fashion_mnist", "bu", 0)], "paper", 0.91, tmp_path)  # F-MNIST lacks its TD: stays cpu
+    cpu_entries = [results.lookup(exp.CHAPTER, exp.EXPERIMENT, c.as_dict()) for c in exp.cell_configs(cpu)]
+    best = exp.table(exp.highest_fidelity(cpu_entries, cpu))
+    got = {(r.dataset, r.variant, r.repeat): (r.profile, r.test_acc) for r in best.itertuples()}
+    assert got == {("mnist", "bu", 0): ("paper", 0.99), ("mnist", "td", 0): ("paper", 0.98),
+                   ("fashion_mnist", "bu", 0): ("cpu", 0.5), ("fashion_mnist", "td", 0): ("cpu", 0.5)}
+    assert "cached at the `paper` profile: mnist lenetfc" in exp.verdicts(best, "cpu")
+    assert exp.absolute(best).set_index(["dataset", "label"]).profile.to_dict() == {
+        ("mnist", "BU"): "paper", ("mnist", "TD"): "paper",
+        ("fashion_mnist", "BU"): "cpu", ("fashion_mnist", "TD"): "cpu"}
