@@ -8,9 +8,11 @@ The paper ran foolbox 2.2.1 with default parameters (``shared/reference/experime
 ``salt_and_pepper``       by hand: foolbox 3's version runs one adaptive loop with another noise-level
                           schedule and keeps the best by L2 only; fb2's 10 repetitions x 100 levels
                           are reproduced, keeping the best by L2 (default) or Linf (the original's).
-``pointwise``             foolbox 3 ``PointwiseAttack`` (the same two phases as fb2), started from our
-                          fb2-style salt-and-pepper adversarial, as fb2 started from its S&P. It
-                          returns its final, sparsest image (fb2 kept the best-by-Linf image seen).
+``pointwise``             by hand, foolbox 3's ``PointwiseAttack`` algorithm (the same two phases as
+                          fb2) evaluating only the samples each step concerns (foolbox 3 passes the
+                          whole batch every step); started from our fb2-style salt-and-pepper
+                          adversarial, as fb2 started from its S&P. It returns its final, sparsest
+                          image (fb2 kept the best-by-Linf image seen).
 ``additive_gaussian``     by hand: foolbox 3 only has fixed-norm versions; fb2's linear search over
                           1,000 epsilons (noise std = eps / sqrt(3)), first success.
 ``additive_uniform``      by hand: fb2's linear search (noise U(-eps, eps)), first success; foolbox 3
@@ -24,7 +26,8 @@ The paper ran foolbox 2.2.1 with default parameters (``shared/reference/experime
                           evaluating only samples not yet broken; fb2's grid eps = 0.001 .. 1.0.
 ``spatial``               by hand: fb2's grid (1,000 = 10 x-shifts x 10 y-shifts x 10 angles in
                           +-5 px / +-5 deg, 0 excluded), scipy rotate (order 1) then spline shift, centre
-                          crop, first success; foolbox 3 samples another grid with bilinear warps.
+                          crop, first success (as matrices built from scipy: :class:`SpatialOperators`);
+                          foolbox 3 samples another grid with bilinear warps.
 ``shifts``                as ``spatial`` without rotations (100 translations), as the original.
 ========================  ==========================================================================
 
@@ -36,7 +39,7 @@ The fb2 quirk that the "x" shift moves rows is kept (fb2 shifted axis 0 of HWC i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -113,6 +116,11 @@ class Attack:
         """Attack raw images ``x`` ``(N, C, H, W)`` in [0, 1] with true labels ``y`` ``(N,)``."""
         raise NotImplementedError
 
+    def run_repeats(self, clf: Classifier, x: Tensor, y: Tensor,
+                    generators: Sequence[torch.Generator]) -> Iterator[AttackOutput]:
+        """One :meth:`run` per generator, lazily; attacks that can share work across runs override it."""
+        return (self.run(clf, x, y, g) for g in generators)
+
     def params(self) -> dict[str, object]:
         """The attack's parameters (JSON-able), for tables and the results cache."""
         return {k: (v.params() if isinstance(v, Attack) else v) for k, v in vars(self).items()
@@ -125,7 +133,16 @@ class Attack:
 
 class SinglePixel(Attack):
     """fb2 ``SinglePixelAttack``: in a random order of pixel positions (the first ``max_pixels``),
-    set all channels of one pixel to 0, then to 1; the first misclassified image wins."""
+    set all channels of one pixel to 0, then to 1; the first misclassified image wins.
+
+    Written for speed, with fb2's result: every sample's ``2 H W`` one-pixel candidates are
+    evaluated once (a hit table), and each run then reads its first hit in its own random
+    order. The runs of :meth:`run_repeats` share the table, so three repeats cost one; a
+    candidate equal to the clean image (the pixel is already 0, or already 1) is not
+    evaluated, since the clean image is classified correctly. On MNIST that leaves about
+    900 of fb2's 1,568 forward passes per run, against 4,700 for three early-stopped runs
+    (most samples resist every pixel, so early stopping saves little).
+    """
 
     name = "single_pixel"
 
@@ -133,16 +150,40 @@ class SinglePixel(Attack):
         self.max_pixels = max_pixels
 
     def run(self, clf: Classifier, x: Tensor, y: Tensor, generator: torch.Generator) -> AttackOutput:
+        return next(iter(self.run_repeats(clf, x, y, [generator])))
+
+    def hits(self, clf: Classifier, x: Tensor, y: Tensor, chunk: int = 4096) -> Tensor:
+        """``(N, H W, 2)`` bool: setting pixel ``p`` (all channels) to 0 / to 1 misclassifies the sample.
+
+        The candidates of all samples and pixels are evaluated ``chunk`` images at a time.
+        """
         n, _, h, w = x.shape
-        order = torch.rand(n, h * w, generator=generator).argsort(1).to(x.device)[:, : self.max_pixels]
+        flat = x.flatten(2)  # (N, C, HW)
+        values = torch.tensor([0.0, 1.0], dtype=x.dtype, device=x.device)
+        todo = (flat[:, :, :, None] != values).any(1).nonzero()  # (K, 3): sample, pixel, value index
+        hits = torch.zeros(n, h * w, 2, dtype=torch.bool, device=x.device)
+        for start in range(0, todo.shape[0], chunk):
+            i, p, v = todo[start : start + chunk].unbind(1)
+            cand = x[i].clone()
+            cand[torch.arange(len(i), device=x.device), :, p // w, p % w] = values[v, None]
+            hits[i, p, v] = clf.predict(cand) != y[i]
+        return hits
 
-        def candidate(step: int, idx: Tensor) -> Tensor:
-            pos = order[idx, step // 2]
-            cand = x[idx].clone()
-            cand[torch.arange(len(idx), device=x.device), :, pos // w, pos % w] = float(step % 2)
-            return cand
-
-        return linear_search(clf, x, y, candidate, 2 * order.shape[1])
+    def run_repeats(self, clf: Classifier, x: Tensor, y: Tensor,
+                    generators: Sequence[torch.Generator]) -> Iterator[AttackOutput]:
+        n, _, h, w = x.shape
+        hits = self.hits(clf, x, y)
+        rows = torch.arange(n, device=x.device)
+        for generator in generators:
+            order = torch.rand(n, h * w, generator=generator).argsort(1).to(x.device)[:, : self.max_pixels]
+            tried = hits[rows[:, None], order].flatten(1)  # (N, 2 max_pixels): step 2k sets order[k] to 0, 2k+1 to 1
+            success = tried.any(1)
+            first = tried.to(torch.uint8).argmax(1)  # the first True (argmax returns the first maximum)
+            pos, value = order[rows, first // 2], (first % 2).to(x.dtype)
+            adv = x.clone()
+            won = success.nonzero().view(-1)
+            adv[won, :, pos[won] // w, pos[won] % w] = value[won, None]
+            yield AttackOutput(adv, success)
 
 
 def _distance(a: Tensor, b: Tensor, kind: str) -> Tensor:
@@ -196,33 +237,112 @@ class SaltAndPepper(Attack):
 
 
 class Pointwise(Attack):
-    """fb2 ``PointwiseAttack``: start from a salt-and-pepper adversarial, then reset pixels to their
-    clean values while the image stays adversarial, then binary-search the rest (foolbox 3)."""
+    """fb2 ``PointwiseAttack``: start from a salt-and-pepper adversarial, then make it sparse.
+
+    Phase 1: visit the changed elements (pixels x channels) in random order and reset each
+    to its clean value if the image stays adversarial; repeat until a pass resets nothing.
+    Phase 2: visit the still-changed elements in random order; reset each if the image stays
+    adversarial, else binary-search (``search_steps`` halvings) the value between the
+    adversarial and the clean one; repeat until a pass improves nothing.
+
+    By hand, with foolbox 3's ``PointwiseAttack`` algorithm (the same two phases as fb2) and
+    its result for the same visiting orders: foolbox 3 passes the WHOLE batch through the
+    network for every visited element and every binary-search step, whatever the number
+    of samples the step concerns, and repeats passes for samples that can no longer change;
+    here each step evaluates only the samples it concerns (5-20x fewer forward passes on
+    LeNetFC). Like foolbox 3, it returns the final, sparsest image (fb2 kept the
+    best-by-Linf image seen, which is its salt-and-pepper start in almost every case).
+
+    Args:
+        init: The starting attack (fb2 default: salt-and-pepper with default parameters).
+        search_steps: Halvings of the phase-2 binary search (fb2 and foolbox 3: 10).
+        max_passes: Safety cap on the passes of each phase (never reached in our runs).
+    """
 
     name = "pointwise"
-    implementation = "foolbox 3"
 
-    def __init__(self, init: SaltAndPepper | None = None) -> None:
+    def __init__(self, init: SaltAndPepper | None = None, search_steps: int = 10, max_passes: int = 100) -> None:
         self.init = init or SaltAndPepper()
+        self.search_steps, self.max_passes = search_steps, max_passes
 
     def run(self, clf: Classifier, x: Tensor, y: Tensor, generator: torch.Generator) -> AttackOutput:
-        import foolbox as fb
-
         start = self.init.run(clf, x, y, generator)
         adv = start.adversarials.clone()
-        ok = start.success
-        if ok.any():
-            # foolbox 3 draws its visiting order from numpy's global generator: seed it from ours
-            state = np.random.get_state()
-            np.random.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-            try:
-                found = fb.attacks.PointwiseAttack().run(clf.foolbox(), x[ok], fb.criteria.Misclassification(y[ok]),
-                                                         starting_points=adv[ok])
-            finally:
-                np.random.set_state(state)
-            adv[ok] = found.to(adv.dtype)
-        success = ok & (clf.predict(adv) != y)
+        ok = start.success.nonzero().view(-1)
+        if ok.numel():
+            adv[ok] = self.sparsify(clf, x[ok], y[ok], adv[ok], generator)
+        success = start.success & (clf.predict(adv) != y)
         return AttackOutput(torch.where(success.view(-1, 1, 1, 1), adv, x), success)
+
+    def sparsify(self, clf: Classifier, x: Tensor, y: Tensor, adv: Tensor, generator: torch.Generator) -> Tensor:
+        """Phases 1 and 2 on adversarials ``adv`` of clean images ``x`` ``(N, C, H, W)``."""
+        shape = x.shape[1:]
+        xf, af = x.flatten(1), adv.flatten(1).clone()
+
+        def adversarial(rows: Tensor, flat: Tensor) -> Tensor:
+            return clf.predict(flat.view(-1, *shape)) != y[rows]
+
+        # Phase 1: a sample that reset nothing in a pass would reset nothing again: drop it.
+        rows = torch.arange(x.shape[0], device=x.device)
+        for _ in range(self.max_passes):
+            if rows.numel() == 0:
+                break
+            order, lengths = _visiting_order(xf[rows], af[rows], 1e-8, generator)
+            reset = torch.zeros(len(rows), dtype=torch.bool, device=x.device)
+            for i in range(order.shape[1]):
+                k = (lengths > i).nonzero().view(-1)
+                r, c = rows[k], order[k, i]
+                cand = af[r].clone()
+                cand[torch.arange(len(k)), c] = xf[r, c]
+                hit = adversarial(r, cand)
+                af[r[hit], c[hit]] = xf[r[hit], c[hit]]
+                reset[k[hit]] = True
+            rows = rows[reset]
+
+        # Phase 2, with the same rule for samples that improved nothing.
+        rows = torch.arange(x.shape[0], device=x.device)
+        for _ in range(self.max_passes):
+            if rows.numel() == 0:
+                break
+            order, lengths = _visiting_order(xf[rows], af[rows], 1e-12, generator)
+            improved = torch.zeros(len(rows), dtype=torch.bool, device=x.device)
+            for i in range(order.shape[1]):
+                k = (lengths > i).nonzero().view(-1)
+                r, c = rows[k], order[k, i]
+                old, clean = af[r, c].clone(), xf[r, c]
+                cand = af[r].clone()
+                cand[torch.arange(len(k)), c] = clean
+                hit = adversarial(r, cand)
+                af[r[hit], c[hit]] = clean[hit]
+                improved[k[hit]] = True
+                miss = (~hit).nonzero().view(-1)
+                if miss.numel():
+                    r2, c2, cand2 = r[miss], c[miss], cand[miss]
+                    good, bad = old[miss], clean[miss]  # adversarial / not adversarial values
+                    for _ in range(self.search_steps):
+                        mid = (good + bad) / 2
+                        cand2[torch.arange(len(miss)), c2] = mid
+                        ok = adversarial(r2, cand2)
+                        good, bad = torch.where(ok, mid, good), torch.where(ok, bad, mid)
+                    af[r2, c2] = good
+                    improved[k[miss]] |= good != old[miss]
+            rows = rows[improved]
+        return af.view_as(x)
+
+
+def _visiting_order(x: Tensor, adv: Tensor, tol: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Per sample, the elements where ``adv`` differs from ``x`` by more than ``tol``, in random order.
+
+    Returns:
+        ``order`` ``(N, L)``: element indices, the first ``lengths[n]`` of row ``n`` valid;
+        ``lengths`` ``(N,)``.
+    """
+    changed = (adv - x).abs() > tol
+    keys = torch.rand(changed.shape, generator=generator).to(x.device)
+    keys[~changed] = 2.0  # unchanged elements sort last
+    lengths = changed.sum(1)
+    order = keys.argsort(1)[:, : int(lengths.max()) if lengths.numel() else 0]
+    return order, lengths
 
 
 class AdditiveNoise(Attack):
@@ -354,17 +474,74 @@ class Spatial(Attack):
 
     def run(self, clf: Classifier, x: Tensor, y: Tensor, generator: torch.Generator) -> AttackOutput:
         grid = self.grid()
-        x_np = x.detach().cpu().numpy()
+        ops = SpatialOperators(*x.shape[2:], device=x.device)
 
         def candidate(step: int, idx: Tensor) -> Tensor:
-            out = transform(x_np[idx.cpu().numpy()], *grid[step])
-            return torch.from_numpy(out).to(x.device, x.dtype)
+            return ops.apply(x[idx], *grid[step])
 
         return linear_search(clf, x, y, candidate, len(grid))
 
 
+class SpatialOperators:
+    """:func:`transform` as matrix products, about 30x faster than calling scipy per candidate.
+
+    Rotation (bilinear) and spline shift are linear in the image, so scipy's own result on
+    basis images gives their matrices: per angle the rotation ``(H W, H' W')`` onto the grown
+    canvas, per canvas size and shift the 1-D shift ``(H', H')`` (a 2-D spline shift is
+    separable); the centre crop keeps rows of the shift matrices. A candidate is then
+    ``crop(A_x @ rotate(x) @ A_y^T)``, clipped, equal to :func:`transform` up to float
+    rounding (tested to 1e-5).
+
+    Args:
+        height: Image height ``H``.
+        width: Image width ``W``.
+        device: Where the matrices live.
+    """
+
+    def __init__(self, height: int, width: int, device: torch.device | str = "cpu") -> None:
+        self.h, self.w, self.device = height, width, torch.device(device)
+        self._rotations: dict[float, tuple[Tensor, int, int]] = {}
+        self._shifts: dict[tuple[int, int, float], Tensor] = {}
+
+    def rotation(self, angle: float) -> tuple[Tensor, int, int]:
+        """The rotation matrix ``(H W, H' W')`` and the grown canvas ``H', W'`` (identity for 0)."""
+        if angle not in self._rotations:
+            from scipy.ndimage import rotate
+
+            n = self.h * self.w
+            if angle == 0.0:
+                self._rotations[angle] = (torch.eye(n, device=self.device), self.h, self.w)
+            else:
+                basis = np.eye(n).reshape(n, self.h, self.w)
+                r = rotate(basis, angle=angle, axes=(1, 2), reshape=True, order=1)
+                self._rotations[angle] = (torch.from_numpy(r.reshape(n, -1)).float().to(self.device), *r.shape[1:])
+        return self._rotations[angle]
+
+    def shift(self, size: int, out: int, amount: float) -> Tensor:
+        """``(out, size)``: shift a length-``size`` axis by ``amount`` (cubic spline, zero fill), centre crop."""
+        key = (size, out, amount)
+        if key not in self._shifts:
+            from scipy.ndimage import shift
+
+            cols = [shift(e, amount, mode="constant") for e in np.eye(size)]
+            start = size // 2 - out // 2
+            self._shifts[key] = torch.from_numpy(np.stack(cols, 1)[start : start + out]).float().to(self.device)
+        return self._shifts[key]
+
+    def apply(self, images: Tensor, x_shift: float, y_shift: float, angle: float) -> Tensor:
+        """Transform ``images`` ``(N, C, H, W)`` as :func:`transform` does."""
+        n, c = images.shape[:2]
+        rot, hh, ww = self.rotation(angle)
+        canvas = (images.reshape(n * c, -1).float() @ rot).view(n * c, hh, ww)
+        out = self.shift(hh, self.h, x_shift) @ canvas @ self.shift(ww, self.w, y_shift).T
+        return out.clamp_(1e-8, 1 - 1e-8).view(n, c, self.h, self.w).to(images.dtype)
+
+
 def transform(images: np.ndarray, x_shift: float, y_shift: float, angle: float) -> np.ndarray:
-    """fb2's spatial transform of a batch ``(N, C, H, W)``: rotate, shift (rows by ``x_shift``), crop, clip."""
+    """fb2's spatial transform of a batch ``(N, C, H, W)``: rotate, shift (rows by ``x_shift``), crop, clip.
+
+    The scipy reference that :class:`SpatialOperators` reproduces (the attack uses those).
+    """
     from scipy.ndimage import rotate, shift
 
     out = images

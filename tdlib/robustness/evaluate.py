@@ -81,9 +81,9 @@ def minimal_l2(model: nn.Module | Classifier, images: Tensor, labels: Tensor, at
     adv = images.clone()
     runs = 1 if atk.deterministic else repeats
     idx = correct.nonzero().view(-1)
-    for r in tqdm(range(runs), desc=atk.name, disable=not progress, leave=False):
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + r)
-        out = atk.run(clf, images[idx], labels[idx], gen)
+    gens = [torch.Generator().manual_seed(seed * 1_000_003 + r) for r in range(runs)]
+    outs = atk.run_repeats(clf, images[idx], labels[idx], gens)
+    for out in tqdm(outs, total=runs, desc=atk.name, disable=not progress, leave=False):
         d = (out.adversarials - images[idx]).flatten(1).norm(dim=1)
         better = out.success & (d > 0) & (d < l2[idx])
         l2[idx[better]] = d[better]

@@ -12,8 +12,10 @@ from tdlib.robustness.attacks import (
     BlendedUniform,
     ContrastReduction,
     GaussianBlur,
+    Pointwise,
     SinglePixel,
     Spatial,
+    SpatialOperators,
     epsilons,
     linear_search,
     transform,
@@ -180,3 +182,63 @@ def test_pointwise_is_sparser_than_its_salt_and_pepper_start(lenet, images):
     both = sp.success & pw.success
     assert both.sum() >= 6
     assert (pw.l2[both] <= sp.l2[both] + 1e-6).all()
+
+
+def test_single_pixel_shared_table_equals_early_stopped_runs(lenet, mnist_trained):
+    x = mnist_trained["x"][:40]
+    y = _own_labels(lenet, x)
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+    shared = list(SinglePixel().run_repeats(Classifier(lenet), x, y, gens))
+    n, _, h, w = x.shape
+    for seed, out in zip((1, 2, 3), shared):  # fb2's loop: one candidate at a time, first success
+        order = torch.rand(n, h * w, generator=torch.Generator().manual_seed(seed)).argsort(1)
+
+        def candidate(step, idx, order=order):
+            cand = x[idx].clone()
+            cand[torch.arange(len(idx)), :, order[idx, step // 2] // w, order[idx, step // 2] % w] = float(step % 2)
+            return cand
+
+        ref = linear_search(Classifier(lenet), x, y, candidate, 2 * h * w)
+        assert torch.equal(out.success, ref.success) and torch.equal(out.adversarials, ref.adversarials)
+    assert sum(int(o.success.sum()) for o in shared) >= 1  # not vacuous
+    clf = Classifier(lenet)
+    SinglePixel().hits(clf, x, y)
+    assert clf.queries < 2 * h * w * n * 0.8  # candidates equal to the clean image are skipped
+
+
+def test_spatial_operators_equal_the_scipy_transform():
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    ops = SpatialOperators(32, 32)
+    grid = Spatial().grid()[::37] + Spatial(rotations=False).grid()[::11]
+    for g in grid:
+        torch.testing.assert_close(ops.apply(x, *g), torch.from_numpy(transform(x.numpy(), *g)), atol=1e-5, rtol=0)
+
+
+def test_pointwise_on_a_known_boundary_ends_at_the_boundary():
+    """Mean-threshold model: the sparsest adversarial sits just past the threshold."""
+    t = 0.3
+    clf = Classifier(MeanThreshold(t))
+    x = torch.full((4, 1, 6, 6), 0.1)
+    start = x.clone()
+    start[:, :, :4] = 0.9  # adversarial: mean 0.63 > t
+    y = torch.zeros(4, dtype=torch.long)
+    out = Pointwise().sparsify(clf, x, y, start, torch.Generator().manual_seed(0))
+    means = out.flatten(1).mean(1)
+    assert (means > t).all() and (means < t + 0.8 / 36 / 2**9).all()  # within the last binary-search step
+    changed = ((out - x).abs() > 1e-8).flatten(1).sum(1)
+    assert (changed <= 10).all()  # phase 1 reset all but the ~8 pixels the boundary needs
+
+
+def test_pointwise_matches_foolbox3_quality(lenet, images):
+    """Same algorithm as foolbox 3 (other visiting orders): similar sparsity and L2 from the same starts."""
+    y = _own_labels(lenet, images)
+    clf = Classifier(lenet)
+    start = get_attack("salt_and_pepper").run(clf, images, y, torch.Generator().manual_seed(5))
+    ok = start.success
+    ours = Pointwise().sparsify(clf, images[ok], y[ok], start.adversarials[ok], torch.Generator().manual_seed(5))
+    theirs = fb.attacks.PointwiseAttack().run(clf.foolbox(), images[ok], fb.criteria.Misclassification(y[ok]),
+                                              starting_points=start.adversarials[ok])
+    assert (clf.predict(ours) != y[ok]).all()
+    l2 = lambda a: (a - images[ok]).flatten(1).norm(dim=1)  # noqa: E731
+    assert ok.sum() >= 6 and (l2(ours) < l2(start.adversarials[ok])).all()
+    assert abs(float(l2(ours).median() / l2(theirs).median()) - 1) < 0.25
