@@ -402,11 +402,11 @@ def test_downscale_module_moves_to_float64(method, factor):
 def test_tf_normalisation_is_cached():
     x = _rand(1, 1, 24, 40, seed=17)
     downscale(x, 2)
-    before = P._tf_inverse_norm.cache_info()
+    before = P._tf_matrix.cache_info()
     Downscale(2)(x)
     downscale(x, 2)
-    after = P._tf_inverse_norm.cache_info()
-    assert after.hits == before.hits + 2 and after.misses == before.misses
+    after = P._tf_matrix.cache_info()
+    assert after.hits == before.hits + 4 and after.misses == before.misses
 
 
 # ---------------------------------------------------------------------------------------------
