@@ -17,7 +17,8 @@ Layout (imports run downwards only; ``tests/test_imports.py`` fails on any impor
                       The segmentation mesh set and the toy cosine set go here.
       pyramid.py      blur, downscale, input pyramids, upsampling, Fourier filters
       speed.py        speed levers (allocator, channels-last, BatchNorm folding)
-      train.py        the training engine (original recipe, seeded, checkpointed)
+      segmentation.py Experiment 3: the class-weighted pixel loss, pooled per-class IoU, mean IoU
+      train.py        the training engine (original recipe, seeded, checkpointed; also segmentation)
       bench.py        images/s, FLOP/s and TD/BU cost ratios
       robustness/     Experiment 2: the ten attacks, minimal L2 over repeats, curves, per-scale ablation
       explain.py      reserved: Grad-CAM and localisation IoU

@@ -223,11 +223,16 @@ def run_attack_bench(models: Sequence[str] = ("lenetfc",), variants: Sequence[st
 
     dev = str(default_device() if device is None else device)
     x, y, mean = test_images(dataset, images)
+    from tqdm import tqdm
+
     rows = []
+    names = list(attacks or rb.list_attacks())
+    bar = tqdm(total=len(models) * len(variants) * len(names), desc="attack bench")
     for name in models:
         for variant in variants:
             model = load_trained(dataset, name, variant, settings("bu-vs-td", trained_on), device=dev)
-            for attack in attacks or rb.list_attacks():
+            for attack in names:
+                bar.set_postfix_str(f"{name} {variant} {attack}")
                 t0 = time.perf_counter()
                 res = rb.minimal_l2(model, x, y, attack, repeats=repeats, mean=mean)
                 seconds = time.perf_counter() - t0
@@ -236,4 +241,6 @@ def run_attack_bench(models: Sequence[str] = ("lenetfc",), variants: Sequence[st
                              "seconds": seconds, "images_per_s": images / seconds,
                              "forward_per_image": res.queries / images, "success_rate": s["success_rate"],
                              "median_l2": s["median_l2"]})
+                bar.update()
+    bar.close()
     return pd.DataFrame(rows)

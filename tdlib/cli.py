@@ -63,7 +63,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from .nets import list_models, model_info
 
-    for name in list_models():
+    for name in list_models(None):
         info = model_info(name)
         c, h, w = info.input_shape
         print(f"{name:<15} {info.paper_name:<17} {h}x{w}x{c:<3} {info.summary}")

@@ -10,6 +10,13 @@
   last epoch are evaluated once on the test set.
 - CIFAR-10: per-pixel mean of all training images; the "aug" runs add random ±10%
   shifts and horizontal flips (:class:`tdlib.data.ShiftFlip`).
+- Segmentation (Experiment 3, dataset ``fashion_mnist_mesh``, models ``fcn``, ``unet``,
+  ``td_seg``): lr 0.01, no weight decay, 20 epochs, the class-weighted pixel loss
+  (:func:`tdlib.segmentation.weighted_pixel_cross_entropy`, weights from all 15,000
+  training meshes) and Keras ``ReduceLROnPlateau`` on the validation loss
+  (:class:`PlateauSchedule`: factor 0.2, patience 5, min_delta 1e-4, min_lr lr / 10).
+  Accuracies are pixel accuracies; the test set also gets the pooled per-class IoU and
+  the mean IoU of the 11 non-ignore classes (:func:`evaluate_segmentation`).
 
 Where a run differs from the original's:
 
@@ -34,6 +41,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +51,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .data import ShiftFlip, Splits, iterate_batches, load_splits
+from .data import ShiftFlip, Splits, class_weights, fashion_mnist_mesh, iterate_batches, load_mesh_splits, load_splits
 from .io import atomic_write_bytes
 from .nets import count_parameters, get_model
 from .provenance import device_name
-from .speed import predict, prepare_training
+from .segmentation import ConfusionMatrix, weighted_pixel_cross_entropy
+from .speed import predict, prepare_inference, prepare_training
 
 # --- Original hyper-parameters (experiments.md §5) ------------------------------------
 
@@ -61,21 +70,34 @@ PAPER_EPOCHS: dict[tuple[str, str], dict[str, int]] = {
     ("cifar10", "resnet32"): {"*": 100},
     ("cifar10_aug", "nin"): {"*": 200},
     ("cifar10_aug", "resnet32"): {"*": 200},
+    ("fashion_mnist_mesh", "fcn"): {"*": 20},
+    ("fashion_mnist_mesh", "unet"): {"*": 20},
+    ("fashion_mnist_mesh", "td_seg"): {"*": 20},
 }
 #: Keras L2 factor per dataset (the gradient gains 2 * wd * w).
-PAPER_WEIGHT_DECAY = {"mnist": 0.0, "fashion_mnist": 0.0, "cifar10": 5e-4, "cifar10_aug": 1e-4}
+PAPER_WEIGHT_DECAY = {"mnist": 0.0, "fashion_mnist": 0.0, "cifar10": 5e-4, "cifar10_aug": 1e-4,
+                      "fashion_mnist_mesh": 0.0}
 #: Kernels that carry no L2 in the original code (experiments.md §2.3): BU NIN's final
 #: 1x1-10 conv. (The entry convs of LeNetFC's TD models also lack it, but LeNetFC trains
 #: with wd = 0, so that exception changes nothing and is not listed.)
 NO_DECAY: dict[tuple[str, str], tuple[str, ...]] = {("nin", "bu"): ("head.",)}
 #: Grid dataset names: "cifar10_aug" is CIFAR-10 with the shift-and-flip augmentation.
 GRID_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_aug")
+#: Segmentation datasets (Experiment 3): the 2x2 Fashion-MNIST meshes of :mod:`tdlib.data.mesh`.
+SEG_DATASETS = ("fashion_mnist_mesh",)
+#: Settings of the segmentation runs that differ from the classifiers' (experiments.md §5).
+PAPER_SEGMENTATION = {"lr": 0.01, "schedule": "plateau", "loss": "weighted_pixel_ce"}
+#: Learning-rate schedules: ``step`` (:func:`lr_at`) and ``plateau`` (:class:`PlateauSchedule`).
+SCHEDULES = ("step", "plateau")
+#: Losses: ``ce`` (cross-entropy, per image or per pixel) and ``weighted_pixel_ce``
+#: (:func:`tdlib.segmentation.weighted_pixel_cross_entropy` with the class weights of Eq. 1).
+LOSSES = ("ce", "weighted_pixel_ce")
 
 
 def base_dataset(name: str) -> str:
     """The dataset a grid name loads (``cifar10_aug`` -> ``cifar10``)."""
-    if name not in GRID_DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(GRID_DATASETS)}")
+    if name not in GRID_DATASETS + SEG_DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(GRID_DATASETS + SEG_DATASETS)}")
     return "cifar10" if name == "cifar10_aug" else name
 
 
@@ -94,7 +116,8 @@ class TrainConfig:
     """Everything that determines one training run (its results-cache key).
 
     Attributes:
-        dataset: A grid dataset (``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar10_aug``).
+        dataset: A grid dataset (``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar10_aug``) or
+            the segmentation meshes (``fashion_mnist_mesh``).
         model: Registry name.
         variant: ``bu``, ``td``, ``uni`` or ``rev``.
         epochs: Training epochs.
@@ -109,6 +132,12 @@ class TrainConfig:
         recalibrate_bn: After the last epoch, re-estimate every BatchNorm's running statistics
             with one pass over the training images (:func:`recalibrate_batchnorm`). Not in the
             original; for short runs only (see that function).
+        schedule: ``step`` (the classifiers' 3-stage schedule, :func:`lr_at`) or ``plateau``
+            (Keras ``ReduceLROnPlateau`` on the validation loss, :class:`PlateauSchedule`).
+        loss: ``ce`` or ``weighted_pixel_ce`` (segmentation only).
+
+    :meth:`as_dict` leaves out ``schedule`` and ``loss`` at their defaults, so the results-cache
+    keys of the classifier runs stay what they were before these fields existed.
     """
 
     dataset: str
@@ -124,11 +153,24 @@ class TrainConfig:
     test_subset: int | None = None
     widths: tuple[int, ...] | None = None
     recalibrate_bn: bool = False
+    schedule: str = "step"
+    loss: str = "ce"
 
     def __post_init__(self) -> None:
         base_dataset(self.dataset)
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.weight_decay < 0:
             raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0 and weight_decay >= 0; got {self}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
+        if self.loss == "weighted_pixel_ce" and not self.segmentation:
+            raise ValueError(f"loss 'weighted_pixel_ce' needs a segmentation dataset ({', '.join(SEG_DATASETS)})")
+
+    @property
+    def segmentation(self) -> bool:
+        """A segmentation run (per-pixel labels, pixel accuracy, IoU)."""
+        return self.dataset in SEG_DATASETS
 
     @property
     def augment(self) -> bool:
@@ -136,24 +178,78 @@ class TrainConfig:
         return self.dataset == "cifar10_aug"
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able form (the results-cache configuration)."""
+        """JSON-able form (the results-cache configuration); fields added later are left out at their defaults."""
         d = asdict(self)
         d["widths"] = list(self.widths) if self.widths is not None else None
+        for name, default in _KEYLESS_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
         return d
 
     @classmethod
     def paper(cls, dataset: str, model: str, variant: str = "bu", **overrides: Any) -> TrainConfig:
-        """The original settings of a cell (epochs, weight decay), with overrides."""
+        """The original settings of a cell (epochs, weight decay; segmentation: lr, schedule, loss), with overrides."""
         cfg: dict[str, Any] = {"epochs": paper_epochs(dataset, model, variant),
                                "weight_decay": PAPER_WEIGHT_DECAY[dataset]}
+        if dataset in SEG_DATASETS:
+            cfg.update(PAPER_SEGMENTATION)
         cfg.update(overrides)
         return cls(dataset, model, variant, **cfg)
+
+
+#: Fields that :meth:`TrainConfig.as_dict` leaves out at these defaults (they came after the first cached runs).
+_KEYLESS_DEFAULTS: dict[str, Any] = {"schedule": "step", "loss": "ce"}
 
 
 def lr_at(epoch: int, epochs: int, lr: float = 0.1) -> float:
     """Learning rate of 0-based ``epoch``: ``lr``, divided by 10 from ``ceil(0.5 E)`` and again from ``ceil(0.8 E)``."""
     drops = (epoch >= math.ceil(0.5 * epochs)) + (epoch >= math.ceil(0.8 * epochs))
     return lr * 0.1**drops
+
+
+@dataclass
+class PlateauSchedule:
+    """Keras ``ReduceLROnPlateau`` (mode min, cooldown 0), the segmentation runs' schedule.
+
+    After each epoch, :meth:`step` gets the monitored value (the validation loss). A value
+    below ``best - min_delta`` is an improvement; otherwise ``wait`` grows, and when it
+    reaches ``patience`` the rate becomes ``max(lr * factor, min_lr)`` (if it is still
+    above ``min_lr``) and ``wait`` restarts. Unlike ``torch.optim.lr_scheduler.ReduceLROnPlateau``
+    (which reduces after ``patience + 1`` bad epochs), Keras reduces after ``patience``.
+
+    Attributes:
+        lr: The current learning rate.
+        factor: Multiplier of a reduction.
+        patience: Epochs without improvement before a reduction.
+        min_delta: Least decrease that counts as an improvement.
+        min_lr: Lower bound of the rate.
+        best: Best value so far.
+        wait: Epochs since the last improvement or reduction.
+    """
+
+    lr: float
+    factor: float = 0.2
+    patience: int = 5
+    min_delta: float = 1e-4
+    min_lr: float = 0.0
+    best: float = math.inf
+    wait: int = 0
+
+    @classmethod
+    def paper(cls, lr: float) -> PlateauSchedule:
+        """The original segmentation setting: factor 0.2, patience 5, min_delta 1e-4, min_lr = lr / 10."""
+        return cls(lr, factor=0.2, patience=5, min_delta=1e-4, min_lr=lr / 10)
+
+    def step(self, value: float) -> float:
+        """Record one epoch's monitored value; returns the rate of the next epoch."""
+        if value < self.best - self.min_delta:
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience and self.lr > self.min_lr:
+                self.lr = max(self.lr * self.factor, self.min_lr)
+                self.wait = 0
+        return self.lr
 
 
 def parameter_groups(model: nn.Module, weight_decay: float, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -183,21 +279,25 @@ def make_optimizer(model: nn.Module, lr: float = 0.1, momentum: float = 0.9, nes
                            nesterov=nesterov)
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """One SGD step on a batch: cross-entropy on the model's scores, backward, update.
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor,
+               loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy) -> tuple[Tensor, Tensor]:
+    """One SGD step on a batch: the loss of the model's scores, backward, update.
 
     Args:
         model: In train mode.
         optimizer: Its optimiser.
         x: Images ``(B, C, H, W)``.
-        y: Labels ``(B,)``.
+        y: Labels ``(B,)``, or per-pixel labels ``(B, H, W)`` for a segmentation network.
+        loss_fn: ``loss_fn(scores, y)``, a scalar: cross-entropy, or the weighted pixel loss
+            (:func:`loss_function`).
 
     Returns:
-        The loss (a detached scalar tensor) and the detached scores ``(B, classes)``.
+        The loss (a detached scalar tensor) and the detached scores ``(B, classes)`` (segmentation:
+        ``(B, classes, H, W)``).
     """
     optimizer.zero_grad(set_to_none=True)
     scores = model(x)
-    loss = F.cross_entropy(scores, y)
+    loss = loss_fn(scores, y)
     loss.backward()
     optimizer.step()
     return loss.detach(), scores.detach()
@@ -223,6 +323,67 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512, fast
     scores = predict(model, x, batch_size, fast=fast)
     loss = float(F.cross_entropy(scores, y, reduction="sum"))
     return loss / x.shape[0], int((scores.argmax(1) == y).sum()) / x.shape[0]
+
+
+def loss_function(config: TrainConfig, weights: Tensor | None = None) -> Callable[[Tensor, Tensor], Tensor]:
+    """The training loss of a configuration: cross-entropy, or the weighted pixel loss with ``weights`` ``(K,)``."""
+    if config.loss == "ce":
+        return F.cross_entropy
+    if weights is None:
+        raise ValueError("loss 'weighted_pixel_ce' needs the class weights")
+    return partial(weighted_pixel_cross_entropy, weights=weights)
+
+
+def _correct(scores: Tensor, y: Tensor) -> Tensor:
+    """Correct images of a batch; for per-pixel labels, the sum over images of each one's pixel accuracy."""
+    hit = scores.argmax(1) == y
+    return hit.sum() if y.dim() == 1 else hit.flatten(1).float().mean(1).sum()
+
+
+@dataclass
+class SegmentationScores:
+    """What :func:`evaluate_segmentation` measures on one set.
+
+    Attributes:
+        loss: The training loss, averaged over every pixel.
+        pixel_acc: Share of correctly classified pixels (all 12 classes).
+        iou: Per-class IoU pooled over the set, 12 values (NaN: class neither present nor predicted).
+        miou: Mean IoU of the 11 non-ignore classes.
+    """
+
+    loss: float
+    pixel_acc: float
+    iou: list[float]
+    miou: float
+
+
+def evaluate_segmentation(model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor],
+                          batch_size: int = 256, fast: bool = True) -> SegmentationScores:
+    """Loss, pixel accuracy and pooled IoU of a segmentation network in eval mode; ``model`` is not changed.
+
+    Args:
+        model: The network (its mode and weights are left as they are).
+        x: Images ``(N, C, H, W)`` on the model's device.
+        y: Per-pixel labels ``(N, H, W)``.
+        loss_fn: The training loss (:func:`loss_function`), a mean over the batch's pixels.
+        batch_size: Images per pass (the scores of a whole set are never held at once).
+        fast: Score with the BatchNorm-folded inference copy (see :func:`evaluate`).
+
+    Returns:
+        The :class:`SegmentationScores`; NaNs for an empty set.
+    """
+    n = x.shape[0]
+    if n == 0:
+        return SegmentationScores(math.nan, math.nan, [math.nan] * 12, math.nan)
+    net = prepare_inference(model) if fast else model
+    cm = ConfusionMatrix()
+    loss = 0.0
+    for i in range(0, n, batch_size):
+        scores = predict(net, x[i : i + batch_size], batch_size, fast=fast)
+        yb = y[i : i + batch_size]
+        loss += float(loss_fn(scores, yb)) * yb.shape[0]
+        cm.update(scores, yb)
+    return SegmentationScores(loss / n, cm.pixel_accuracy(), cm.iou().tolist(), cm.mean_iou())
 
 
 def recalibrate_batchnorm(model: nn.Module, x: Tensor, batch_size: int = 512, channels_last: bool = False) -> None:
@@ -255,7 +416,8 @@ class TrainResult:
     Attributes:
         config: The configuration.
         history: One row per epoch: ``epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds``
-            (``seconds``: training time of the epoch, without validation).
+            (``seconds``: training time of the epoch, without validation); segmentation runs add
+            ``val_miou``, and their accuracies are pixel accuracies.
         curve: The training loss and accuracy within epochs: one row per ``1/points_per_epoch``
             of an epoch, ``epoch`` fractional (a learning curve even for one-epoch runs).
         test_loss: Test loss of the last-epoch weights.
@@ -263,6 +425,8 @@ class TrainResult:
         params: Trainable parameters.
         device: Where it ran.
         model: The trained network (eval mode).
+        test_iou: Segmentation: the per-class IoU on the test set, pooled (12 values); else None.
+        test_miou: Segmentation: the mean IoU of the 11 non-ignore classes; else None.
     """
 
     config: TrainConfig
@@ -273,6 +437,8 @@ class TrainResult:
     params: int
     device: str
     model: nn.Module = field(repr=False)
+    test_iou: list[float] | None = None
+    test_miou: float | None = None
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -282,10 +448,13 @@ class TrainResult:
     def summary(self) -> dict[str, Any]:
         """One tidy row: the configuration's cell and the headline numbers."""
         c = self.config
-        return {"dataset": c.dataset, "model": c.model, "variant": c.variant, "widths": c.as_dict()["widths"],
-                "repeat": c.seed, "epochs": c.epochs, "test_acc": self.test_acc, "test_loss": self.test_loss,
-                "val_acc": float(self.history.val_acc.iloc[-1]), "seconds_per_epoch": self.seconds_per_epoch,
-                "params": self.params, "device": self.device}
+        row = {"dataset": c.dataset, "model": c.model, "variant": c.variant, "widths": c.as_dict()["widths"],
+               "repeat": c.seed, "epochs": c.epochs, "test_acc": self.test_acc, "test_loss": self.test_loss,
+               "val_acc": float(self.history.val_acc.iloc[-1]), "seconds_per_epoch": self.seconds_per_epoch,
+               "params": self.params, "device": self.device}
+        if self.test_iou is not None:
+            row.update(test_miou=self.test_miou, test_iou=self.test_iou)
+        return row
 
 
 def build_model(config: TrainConfig) -> nn.Module:
@@ -299,9 +468,17 @@ def build_model(config: TrainConfig) -> nn.Module:
 
 
 def load_data(config: TrainConfig, device: torch.device) -> Splits:
-    """The splits of a configuration (split and subsets seeded by ``config.seed``), on ``device``."""
-    s = load_splits(base_dataset(config.dataset), seed=config.seed, val_fraction=config.val_fraction,
-                    train_subset=config.train_subset, test_subset=config.test_subset)
+    """The splits of a configuration (split and subsets seeded by ``config.seed``), on ``device``.
+
+    Segmentation: the meshes of :func:`tdlib.data.load_mesh_splits` (built with seed 0, the
+    validation split drawn with ``config.seed``).
+    """
+    if config.segmentation:
+        s = load_mesh_splits(seed=config.seed, val_fraction=config.val_fraction,
+                             train_subset=config.train_subset, test_subset=config.test_subset)
+    else:
+        s = load_splits(base_dataset(config.dataset), seed=config.seed, val_fraction=config.val_fraction,
+                        train_subset=config.train_subset, test_subset=config.test_subset)
     for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
         setattr(s, name, getattr(s, name).to(device))
     return s
@@ -329,6 +506,9 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
     """
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = load_data(config, dev)
+    # Eq. 1 weights from all 15,000 training meshes (validation part included), as the original.
+    weights = class_weights(fashion_mnist_mesh("train")[1]).to(dev) if config.loss == "weighted_pixel_ce" else None
+    loss_fn = loss_function(config, weights)
     torch.manual_seed(config.seed)
     model = build_model(config).to(dev)
     channels_last = prepare_training(model)
@@ -337,14 +517,15 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
     order = torch.Generator().manual_seed(config.seed)
     aug_gen = torch.Generator(device=dev).manual_seed(config.seed) if config.augment else None
     augment = ShiftFlip().train() if config.augment else None
+    plateau = PlateauSchedule.paper(config.lr) if config.schedule == "plateau" else None
     rows: list[dict[str, Any]] = []
     curve: list[dict[str, Any]] = []
     start = 0
     if checkpoint is not None and checkpoint.is_file():
-        start = _resume(checkpoint, config, model, optimizer, order, aug_gen, rows, curve)
+        start = _resume(checkpoint, config, model, optimizer, order, aug_gen, rows, curve, plateau)
     label = f"{config.dataset}/{config.model}/{config.variant}#{config.seed}"
     for epoch in range(start, config.epochs):
-        lr = lr_at(epoch, config.epochs, config.lr)
+        lr = plateau.lr if plateau is not None else lr_at(epoch, config.epochs, config.lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
@@ -360,9 +541,9 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
                 xb = augment(xb, aug_gen)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            loss, scores = train_step(model, optimizer, xb, yb)
+            loss, scores = train_step(model, optimizer, xb, yb, loss_fn)
             part_loss += loss * yb.shape[0]
-            part_correct += (scores.argmax(1) == yb).sum()
+            part_correct += _correct(scores, yb)
             part_seen += yb.shape[0]
             if step in marks:  # one point of the within-epoch curve (syncs a GPU ~10 times per epoch)
                 curve.append({"epoch": epoch + step / total, "train_loss": float(part_loss) / part_seen,
@@ -372,27 +553,40 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - t0
-        val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
+        extra: dict[str, Any] = {}
+        if config.segmentation:
+            val = evaluate_segmentation(model, data.x_val, data.y_val, loss_fn)
+            val_loss, val_acc, extra["val_miou"] = val.loss, val.pixel_acc, val.miou
+        else:
+            val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": float(loss_sum) / seen, "train_acc": float(correct) / seen,
-               "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds}
+               "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds, **extra}
         rows.append(row)
+        if plateau is not None:
+            plateau.step(val_loss)
         if checkpoint is not None and epoch + 1 < config.epochs:
-            _save_checkpoint(checkpoint, config, epoch + 1, model, optimizer, order, aug_gen, rows, curve)
+            _save_checkpoint(checkpoint, config, epoch + 1, model, optimizer, order, aug_gen, rows, curve, plateau)
         if on_epoch is not None:
             on_epoch(row)
     if config.recalibrate_bn:
         recalibrate_batchnorm(model, data.x_train, channels_last=channels_last)
-    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+    test_iou = test_miou = None
+    if config.segmentation:
+        test = evaluate_segmentation(model, data.x_test, data.y_test, loss_fn)
+        test_loss, test_acc, test_iou, test_miou = test.loss, test.pixel_acc, test.iou, test.miou
+    else:
+        test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
     model = model.to(memory_format=torch.contiguous_format)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return TrainResult(config, pd.DataFrame(rows), pd.DataFrame(curve), test_loss, test_acc, count_parameters(model),
-                       device_name(str(dev)), model.eval())
+                       device_name(str(dev)), model.eval(), test_iou, test_miou)
 
 
 def _save_checkpoint(path: Path, config: TrainConfig, epochs_done: int, model: nn.Module,
                      optimizer: torch.optim.Optimizer, order: torch.Generator, aug_gen: torch.Generator | None,
-                     rows: list[dict[str, Any]], curve: list[dict[str, Any]]) -> None:
+                     rows: list[dict[str, Any]], curve: list[dict[str, Any]],
+                     plateau: PlateauSchedule | None = None) -> None:
     """Everything :func:`train` needs to continue after ``epochs_done`` epochs, written atomically."""
     state = {"config": config.as_dict(), "epochs_done": epochs_done,
              "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -401,12 +595,14 @@ def _save_checkpoint(path: Path, config: TrainConfig, epochs_done: int, model: n
              "torch_rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
              "rows": rows, "curve": curve}
+    if plateau is not None:
+        state["plateau"] = asdict(plateau)
     atomic_write_bytes(path, lambda f: torch.save(state, f))
 
 
 def _resume(path: Path, config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
             order: torch.Generator, aug_gen: torch.Generator | None, rows: list[dict[str, Any]],
-            curve: list[dict[str, Any]]) -> int:
+            curve: list[dict[str, Any]], plateau: PlateauSchedule | None = None) -> int:
     """Load a checkpoint of :func:`_save_checkpoint` into the run's objects; returns the next epoch."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("config") != config.as_dict():
@@ -420,6 +616,9 @@ def _resume(path: Path, config: TrainConfig, model: nn.Module, optimizer: torch.
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
+    if plateau is not None:
+        for name, value in state["plateau"].items():
+            setattr(plateau, name, value)
     rows.extend(state["rows"])
     curve.extend(state["curve"])
     return int(state["epochs_done"])

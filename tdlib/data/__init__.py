@@ -2,7 +2,9 @@
 
 Modules: :mod:`~tdlib.data.sources` (the registry, local folders, mirrors and downloads),
 :mod:`~tdlib.data.splits` (tensors, subsets, validation split, pixel mean),
-:mod:`~tdlib.data.augment` (CIFAR-10 shifts and flips) and :mod:`~tdlib.data.batching`.
+:mod:`~tdlib.data.augment` (CIFAR-10 shifts and flips), :mod:`~tdlib.data.batching` and
+:mod:`~tdlib.data.mesh` (Experiment 3's 2x2 Fashion-MNIST segmentation meshes, their
+per-pixel labels and class weights).
 
 Images leave :func:`load_arrays` as uint8 ``(N, H, W, C)`` NumPy arrays in the
 official order. :func:`load_splits` turns them into float32 ``(N, C, H, W)``
@@ -23,6 +25,16 @@ Where the data come from (see ``data/README.md``):
 
 from .augment import ShiftFlip, shift_flip, translate
 from .batching import iterate_batches
+from .mesh import (
+    BACKGROUND,
+    IGNORE,
+    MESH_INFO,
+    class_weights,
+    fashion_mnist_mesh,
+    load_mesh_splits,
+    pixel_labels,
+    tile_meshes,
+)
 from .sources import (
     DATASETS,
     DatasetInfo,
@@ -35,18 +47,26 @@ from .sources import (
 from .splits import Splits, load_splits, validation_indices
 
 __all__ = [
+    "BACKGROUND",
     "DATASETS",
+    "IGNORE",
+    "MESH_INFO",
     "DatasetInfo",
     "DatasetNotFoundError",
     "ShiftFlip",
     "Splits",
+    "class_weights",
     "dataset_info",
     "dataset_root",
+    "fashion_mnist_mesh",
     "iterate_batches",
     "load_arrays",
+    "load_mesh_splits",
     "load_splits",
     "mirror_dirs",
+    "pixel_labels",
     "shift_flip",
+    "tile_meshes",
     "translate",
     "validation_indices",
 ]

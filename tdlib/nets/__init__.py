@@ -14,6 +14,8 @@ Modules, from the bottom of the import order to the top:
   :func:`list_models`, :func:`model_info`); builds nothing;
 - :mod:`~tdlib.nets.zoo`: the paper's BU descriptions (LeNetFC, NIN-light, NIN, ResNet32,
   ResNet18-light), registered;
+- :mod:`~tdlib.nets.segmentation`: Experiment 3's FCN and U-net on a shared encoder
+  description, and the TD segmentation network (``to_topdown`` of that encoder), registered;
 - :mod:`~tdlib.nets.factory`: :func:`get_model` (a BU network or a TD twin by name), above
   both builders;
 - :mod:`~tdlib.nets.params`: the paper's Table 1 beside ours (imports pandas; not re-exported).
@@ -23,17 +25,20 @@ from .bottomup import BottomUpNet, build_bottomup, describe, load_torchvision_we
 from .build import count_all, count_parameters
 from .factory import VARIANTS, Variant, get_model, get_spec
 from .registry import ModelInfo, list_models, model_info, register_model
+from .segmentation import FCN, UNet, seg_encoder_spec
 from .spec import BUSpec, Stage, Stem, Unit
 from .topdown import TopDownNet, to_topdown
 
 __all__ = [
     "VARIANTS",
     "BUSpec",
+    "FCN",
     "BottomUpNet",
     "ModelInfo",
     "Stage",
     "Stem",
     "TopDownNet",
+    "UNet",
     "Unit",
     "Variant",
     "build_bottomup",
@@ -46,5 +51,6 @@ __all__ = [
     "load_torchvision_weights",
     "model_info",
     "register_model",
+    "seg_encoder_spec",
     "to_topdown",
 ]

@@ -9,6 +9,10 @@
 This factory sits above both builders: a BU model is
 :func:`~tdlib.nets.bottomup.build_bottomup` of a registered description, a TD model is
 :func:`~tdlib.nets.topdown.to_topdown` of the same description.
+
+Segmentation networks (Experiment 3, :mod:`tdlib.nets.segmentation`) are built the same
+way by name: ``get_model("fcn")``, ``get_model("unet")`` and ``get_model("td_seg")``
+(the same network as ``get_model("unet", "td")``), listed by ``list_models("segmentation")``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from . import zoo  # noqa: F401  (registers the paper's architectures)
+from . import segmentation, zoo  # noqa: F401  (register the paper's architectures)
 from .bottomup import build_bottomup
 from .registry import model_info
 from .spec import BUSpec
@@ -50,10 +54,12 @@ def get_model(name: str, variant: Variant = "bu", *, paper_variant: bool = False
             ``inputs``, ``widths``, ...).
 
     Returns:
-        An ``nn.Module`` mapping ``(B, C, H, W)`` to ``(B, num_classes)``.
+        An ``nn.Module`` mapping ``(B, C, H, W)`` to ``(B, num_classes)``, or, for a
+        segmentation model, to ``(B, num_classes, H, W)``.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    info = model_info(name)
     spec_keys = {"in_channels", "num_classes"}
     spec_cfg = {k: v for k, v in cfg.items() if k in spec_keys}
     td_cfg = {k: v for k, v in cfg.items() if k not in spec_keys}
@@ -61,10 +67,12 @@ def get_model(name: str, variant: Variant = "bu", *, paper_variant: bool = False
     if variant == "bu":
         if td_cfg:
             raise ValueError(f"options {sorted(td_cfg)} apply to TD variants only")
-        return build_bottomup(spec)
+        return info.build(spec) if info.build is not None else build_bottomup(spec)
+    if info.td_options is None:
+        raise ValueError(f"model {name!r} has no TD variants; build it with variant='bu'")
     if paper_variant:
-        td_cfg = {**model_info(name).paper_variant.get(variant, {}), **td_cfg}
-    return to_topdown(spec, arrangement=variant, **td_cfg)
+        td_cfg = {**info.paper_variant.get(variant, {}), **td_cfg}
+    return to_topdown(spec, arrangement=variant, **{**info.td_options, **td_cfg})
 
 
 def dummy_input(name: str, batch: int = 2) -> Tensor:

@@ -485,6 +485,30 @@ class ConvHead(nn.Module):
         return self.unit(x).mean((2, 3))
 
 
+class SegmentationHead(nn.Module):
+    """conv1x1(num_classes) -> BN, per pixel, no ReLU and no pooling (the segmentation nets).
+
+    Maps ``(B, cin, H, W)`` to per-pixel scores ``(B, num_classes, H, W)``; the original
+    applies a softmax over the channels.
+
+    Args:
+        cin: Feature channels.
+        num_classes: Output channels.
+        bias: Convolution bias.
+        bn_momentum, bn_eps: BatchNorm settings.
+        padding: Unused (a 1x1 convolution needs none); accepted with the other unit settings.
+    """
+
+    def __init__(self, cin: int, num_classes: int, *, bias: bool = True, bn_momentum: float = 0.01,
+                 bn_eps: float = 1e-3, padding: Padding = "tf") -> None:
+        super().__init__()
+        self.conv = Conv2d(cin, num_classes, 1, 1, bias, padding)
+        self.bn = batch_norm(num_classes, bn_momentum, bn_eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(self.conv(x))
+
+
 class LinearHead(nn.Module):
     """[BN -> ReLU] -> global average pool -> Linear (ResNets).
 

@@ -20,12 +20,23 @@ BatchNorm settings, initialisation and parameter counts (``python -m tdlib param
    transitions get the 1x1 is the ``projection`` rule of :func:`to_topdown` (default:
    where the width changes, as in every original TD model).
 4. **Resolution merge** after every upsampling, with the entry features of the next
-   finer pyramid level: the first conv of that stage (plain nets) or a stem-like conv
-   (nets with a stem) applied to the image at that scale; the merge is ``add``,
-   ``concat`` or ``add_concat`` (paper option 3, default), followed by the stage's dropout.
+   finer pyramid level: the first conv of that stage (plain nets; ``entry_units``: its
+   first few convs) or a stem-like conv (nets with a stem) applied to the image at that
+   scale; the merge is ``add``, ``concat`` or ``add_concat`` (paper option 3, default),
+   followed by the stage's dropout. All of the stage's units then run after the merge.
 5. **Filter arrangement.** ``"td"`` keeps each stage's widths (filters shrink as the
    resolution grows), ``"uni"`` gives every unit one width, ``"rev"`` runs the BU's
    width sequence in BU order (each step keeps the kernel of its resolution).
+6. **Head.** The BU's classifier head on the last step's features, or
+   (``head="segmentation"``) a per-pixel conv1x1(num_classes) -> BN at the last step's
+   resolution, the input's.
+
+The TD segmentation network of Experiment 3 (``shared/reference/experiments.md`` §3.6) is
+the TD twin of the U-net's encoder (two 3x3 convs of 64, 128 and 256 filters at 1, 1/2
+and 1/4 resolution) with ``entry_units=2`` and ``head="segmentation"``: entries of two
+3x3 convs per pyramid level, ``1x1 -> up -> add -> concat -> 3x3`` merges followed by the
+stage's two 3x3 convs, and a conv1x1-12 -> BN head (``get_model("td_seg")``, 1,562,212
+parameters as the original).
 
 Where ours is not the original graph (``shared/reference/experiments.md``):
 
@@ -67,6 +78,7 @@ from .layers import (
     Merge,
     MergeKind,
     Projection,
+    SegmentationHead,
     UpsampleMode,
     init_weights_,
     upsample_factory,
@@ -78,6 +90,8 @@ ARRANGEMENTS: tuple[str, ...] = ("td", "uni", "rev")
 ProjectionRule = Literal["auto", "first", "always"]
 PROJECTIONS: tuple[str, ...] = ("auto", "first", "always")
 INPUTS: tuple[str, ...] = ("single", "per_scale")
+Head = Literal["classifier", "segmentation"]
+HEADS: tuple[str, ...] = ("classifier", "segmentation")
 
 
 @dataclass(frozen=True)
@@ -153,11 +167,12 @@ class TDStep(nn.Module):
 
 
 class TopDownNet(nn.Module):
-    """A TD classifier built by :func:`to_topdown`.
+    """A TD network built by :func:`to_topdown`.
 
     Input: ``(B, C, H, W)`` (``inputs="single"``), or a sequence of ``levels`` such images,
     full resolution first (``inputs="per_scale"``; input ``k`` is downscaled by ``2**k``
-    inside the network, as the original ``_multi`` models do). Output: ``(B, num_classes)``.
+    inside the network, as the original ``_multi`` models do). Output: ``(B, num_classes)``,
+    or per-pixel scores ``(B, num_classes, H, W)`` with ``head="segmentation"``.
 
     Attributes:
         spec: The BU description it was built from.
@@ -232,6 +247,8 @@ def to_topdown(
     projection: ProjectionRule = "auto",
     widths: Sequence[int] | None = None,
     uni_width: int | None = None,
+    entry_units: int = 1,
+    head: Head = "classifier",
 ) -> TopDownNet:
     """Build the top-down twin of a bottom-up network.
 
@@ -265,6 +282,13 @@ def to_topdown(
         widths: Override the width of every unit, per TD step (coarsest first), e.g.
             ``(64, 32, 32)`` for the ResNet32 TD whose last block has 32 filters.
         uni_width: The width of ``"uni"`` (default: the median stage width).
+        entry_units: How many leading units of a stage form the entry features of its
+            pyramid level (plain nets only): 1, the first conv, in every TD classifier;
+            2 in the TD segmentation network (two 3x3 convs on each image scale). The
+            merge then has the width of the last of them.
+        head: ``"classifier"``: the BU's head, output ``(B, num_classes)``;
+            ``"segmentation"``: conv1x1(num_classes) -> BN per pixel at the last step's
+            (the input's) resolution, output ``(B, num_classes, H, W)``.
 
     Returns:
         The :class:`TopDownNet`.
@@ -272,9 +296,14 @@ def to_topdown(
     spec = bu if isinstance(bu, BUSpec) else describe(bu)
     for value, valid, what in ((merge, MERGES, "merge"), (upsample, UPSAMPLES, "upsample"),
                                (downscale, DOWNSCALE_METHODS, "downscale"), (inputs, INPUTS, "inputs"),
-                               (projection, PROJECTIONS, "projection")):
+                               (projection, PROJECTIONS, "projection"), (head, HEADS, "head")):
         if value not in valid:
             raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(valid)}")
+    if isinstance(entry_units, bool) or not isinstance(entry_units, int) or entry_units < 1:
+        raise ValueError(f"entry_units must be an integer >= 1, got {entry_units!r}")
+    if entry_units > 1 and spec.stem is not None:
+        raise ValueError(f"{spec.name}: entry_units > 1 needs a network without a stem "
+                         "(with a stem, each pyramid level enters through one stem-like conv)")
     contents = arrange(spec, arrangement, uni_width)
     if widths is not None:
         if len(widths) != len(contents):
@@ -312,7 +341,10 @@ def to_topdown(
         projected = False
         if t is not None:
             level -= 1
-            width = units[0].width if units else c
+            if entry_units > max(len(units), 1):
+                raise ValueError(f"{spec.name}: entry_units={entry_units}, but TD step {k} has only "
+                                 f"{len(units)} unit(s) to build its entry from")
+            width = units[entry_units - 1].width if units else c
             projected = projection == "always" or (projection == "first" and not merged) or width != c
             if t == "stride":  # the mirrored strided block upsamples itself
                 transition = make_unit(spec, c, rest.pop(0), "up", up=up, project=projected)
@@ -322,8 +354,14 @@ def to_topdown(
                 merge_up = up(width)
             if spec.stem is not None:
                 entry = make_stem(spec, cin, width, 1)
-            else:
+            elif entry_units == 1:
                 entry = ConvUnit(cin, width, units[0].kernel if units else 3, "post", **kw)
+            else:
+                chain, ce = [], cin
+                for u in units[:entry_units]:
+                    chain.append(ConvUnit(ce, u.width, u.kernel, "post", **kw))
+                    ce = u.width
+                entry = nn.Sequential(*chain)
             merge_kw = kw if bn is None else {**kw, "bn_momentum": bn[0], "bn_eps": bn[1]}
             merge_mod = Merge(width, merge, style, dropout=p, up=merge_up, **merge_kw)
             merged = True
@@ -340,11 +378,14 @@ def to_topdown(
             level=level, merge_width=width if t is not None else 0, projection=projected,
             units=tuple(units), dropout=p if t is not None else 0.0,
         ))
-    head = make_head(spec, c)
+    if head == "segmentation":
+        head_mod: nn.Module = SegmentationHead(c, spec.num_classes, **kw)
+    else:
+        head_mod = make_head(spec, c)
     config = dict(arrangement=arrangement, merge=merge, upsample=upsample, downscale=downscale,
                   inputs=inputs, projection=projection, widths=tuple(widths) if widths else None,
-                  uni_width=uni_width)
-    net = TopDownNet(spec, plan, config, stem, steps, head)
+                  uni_width=uni_width, entry_units=entry_units, head=head)
+    net = TopDownNet(spec, plan, config, stem, steps, head_mod)
     init_weights_(net, spec.init)
     return net
 

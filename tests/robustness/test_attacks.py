@@ -190,7 +190,7 @@ def test_single_pixel_shared_table_equals_early_stopped_runs(lenet, mnist_traine
     gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
     shared = list(SinglePixel().run_repeats(Classifier(lenet), x, y, gens))
     n, _, h, w = x.shape
-    for seed, out in zip((1, 2, 3), shared):  # fb2's loop: one candidate at a time, first success
+    for seed, out in zip((1, 2, 3), shared, strict=True):  # fb2's loop: one candidate at a time, first success
         order = torch.rand(n, h * w, generator=torch.Generator().manual_seed(seed)).argsort(1)
 
         def candidate(step, idx, order=order):
