@@ -234,3 +234,42 @@ def most_vulnerable(ablation: pd.DataFrame) -> pd.DataFrame:
                      "clean": float(g[g.feed == 0].accuracy.iloc[0]),
                      "worst single": worst(g[g.feed.between(2, 4)]), "worst pair": worst(g[g.feed.between(5, 7)])})
     return pd.DataFrame(rows)
+
+
+#: The paper's most vulnerable inputs (§4.2, Figures 6 and 12): one perturbed input, two perturbed inputs.
+PAPER_MOST_VULNERABLE: dict[str, tuple[str, str]] = {
+    "mnist": ("medium", "medium+low"),
+    "fashion_mnist": ("high", "high+medium"),
+    "cifar10": ("high", "high+medium"),
+    "cifar10_aug": ("high", "high+medium"),
+}
+
+
+def ablation_verdicts(ablation: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: how often (over attacks) each input, and each pair, was the most vulnerable, beside the paper's.
+
+    An attack whose feeds tie (several inputs cost the same accuracy) counts for none of them;
+    attacks that left every feed at the clean accuracy are left out.
+
+    Returns:
+        One row per (dataset, model): the paper's worst single input and pair, ours (the most
+        frequent), in how many of the informative attacks each of ours and the paper's was worst,
+        and the verdict ``holds`` / ``does not hold`` / ``not measured``.
+    """
+    mv = most_vulnerable(ablation)
+    rows = []
+    for (dataset, model), g in mv.groupby(["dataset", "model"], sort=False):
+        paper_single, paper_pair = PAPER_MOST_VULNERABLE.get(dataset, (None, None))
+        row: dict[str, object] = {"dataset": dataset, "model": model}
+        for kind, paper in (("single", paper_single), ("pair", paper_pair)):
+            worst = g[f"worst {kind}"].dropna()
+            worst = worst[~worst.str.contains(" / ")]  # ties carry no information
+            counts = worst.value_counts()
+            ours = counts.index[0] if len(counts) else None
+            row |= {f"paper {kind}": paper, f"ours {kind}": ours,
+                    f"{kind}: ours worst in": f"{int(counts.iloc[0]) if len(counts) else 0} of {len(worst)}",
+                    f"{kind}: paper's worst in": f"{int(counts.get(paper, 0))} of {len(worst)}",
+                    f"{kind} verdict": ("not measured" if ours is None or paper is None
+                                        else "holds" if ours == paper else "does not hold")}
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -49,3 +49,22 @@ def test_most_vulnerable_names_ties():
                                                             (6, "high+low", 45), (7, "medium+low", 41)]])
     out = exp.most_vulnerable(abl).iloc[0]
     assert out["worst single"] == "medium / low" and out["worst pair"] == "high+medium" and out["clean"] == 99
+
+
+def _ablation(dataset, attack, accuracies):
+    names = ["single-input, clean", "all clean", "high", "medium", "low", "high+medium", "high+low", "medium+low",
+             "high+medium+low"]
+    return [{"dataset": dataset, "model": "nin_light", "label": "TD", "attack": attack, "feed": i, "perturbed": n,
+             "accuracy": a} for i, (n, a) in enumerate(zip(names, accuracies, strict=True))]
+
+
+def test_ablation_verdicts_compare_the_most_frequent_worst_input_with_the_paper():
+    rows = (_ablation("mnist", "a", [90, 90, 80, 50, 85, 40, 70, 30, 10])  # medium; medium+low
+            + _ablation("mnist", "b", [90, 90, 80, 60, 85, 40, 70, 50, 10])  # medium; high+medium
+            + _ablation("mnist", "c", [90, 90, 70, 70, 85, 40, 40, 50, 10])  # a tie: no information
+            + _ablation("fashion_mnist", "a", [90, 90, 80, 60, 50, 40, 70, 30, 10]))  # low; medium+low
+    v = exp.ablation_verdicts(pd.DataFrame(rows)).set_index("dataset")
+    assert v.loc["mnist", "ours single"] == "medium" and v.loc["mnist", "single verdict"] == "holds"
+    assert v.loc["mnist", "single: ours worst in"] == "2 of 2"
+    assert v.loc["fashion_mnist", "single verdict"] == "does not hold"
+    assert v.loc["fashion_mnist", "single: paper's worst in"] == "0 of 1"
