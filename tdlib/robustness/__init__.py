@@ -3,8 +3,10 @@
 - :mod:`~tdlib.robustness.model`: :class:`Classifier`, the attacked network (raw [0, 1]
   images, the training mean subtracted inside, batched, forward passes counted);
 - :mod:`~tdlib.robustness.attacks`: the ten attacks with the semantics of the paper's
-  foolbox 2.2.1 runs (:func:`list_attacks`, :func:`get_attack`), foolbox 3 where it computes
-  the same thing, by hand where it does not (each says which and why);
+  foolbox 2.2.1 runs (:func:`list_attacks`, :func:`get_attack`), all batched by hand: foolbox 3
+  lacks some of them, differs from fb2 in others, and evaluates every sample at every step
+  in the rest; where foolbox 3 has the same attack, a test checks ours against it (each
+  attack's docstring says which case it is);
 - :mod:`~tdlib.robustness.evaluate`: :func:`minimal_l2` (worst case over repeats),
   :func:`accuracy_loss_curve`, :func:`summarize`;
 - :mod:`~tdlib.robustness.ablation`: :func:`per_scale_ablation` (Figures 6 and 12).
