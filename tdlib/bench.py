@@ -8,6 +8,12 @@ FLOPs are those of convolutions and matrix products counted by
 (BatchNorm, ReLU, pooling) is not counted. A TD network is counted with its literal merges
 (:func:`flops_per_image`), so the exact merge rewrite shows up as a higher GFLOP/s.
 
+Segmentation networks (Experiment 3: ``unet``, ``fcn``, ``td_seg``; ``--segmentation`` on the
+command line) are measured the same way at 56x56, with per-pixel targets and the weighted
+pixel loss of their training; their only TD network is ``td_seg`` (= ``get_model("unet", "td")``),
+whose TD/BU ratios are taken against the U-net. FLOPs count the convolutions; bilinear and
+nearest upsampling are elementwise and not counted.
+
 Only figures that carry over between machines are printed: images/s of this machine,
 the FLOP/s they achieve and the TD/BU ratios. No reference from another machine is.
 
@@ -40,8 +46,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .nets import count_parameters, get_model, model_info
 from .nets.layers import Merge
+from .segmentation import weighted_pixel_cross_entropy
 from .speed import prepare_inference, prepare_training, tune_allocator, tuned_allocator
 from .train import make_optimizer, train_step
+
+#: The segmentation networks of Experiment 3, in the paper's order.
+SEG_MODELS = ("unet", "fcn", "td_seg")
+#: A model benchmarked as its own registry entry whose BU twin is another model: TD/BU ratios of
+#: its rows are taken against that model's BU rows.
+BU_TWIN = {"td_seg": "unet"}
 
 
 def default_device() -> torch.device:
@@ -78,6 +91,25 @@ def images_per_second(step: Callable[[], object], batch: int, device: torch.devi
     return max(rates)
 
 
+def _targets(model_name: str, batch: int, num_classes: int, shape: tuple[int, ...],
+             device: torch.device) -> torch.Tensor:
+    """Random labels of a batch: ``(B,)`` for a classifier, per pixel ``(B, H, W)`` for a segmentation network."""
+    if model_info(model_name).task == "segmentation":
+        return torch.randint(0, num_classes, (batch, *shape[-2:]), device=device)
+    return torch.randint(0, num_classes, (batch,), device=device)
+
+
+def _loss(model_name: str, num_classes: int, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor],
+                                                                               torch.Tensor]:
+    """The training loss of a model's benchmark: cross-entropy, or for a segmentation network the
+    weighted pixel loss (uniform weights, the last class weight 0 as the ignore class)."""
+    if model_info(model_name).task != "segmentation":
+        return F.cross_entropy
+    w = torch.ones(num_classes, device=device)
+    w[-1] = 0.0
+    return lambda scores, y: weighted_pixel_cross_entropy(scores, y, w)
+
+
 def flops_per_image(model: nn.Module, x: torch.Tensor, train: bool) -> float:
     """Convolution and matmul FLOPs per image of a forward (and backward when ``train``) pass.
 
@@ -90,7 +122,9 @@ def flops_per_image(model: nn.Module, x: torch.Tensor, train: bool) -> float:
     try:
         with FlopCounterMode(display=False) as counter:
             if train:
-                F.cross_entropy(model(x), torch.zeros(len(x), dtype=torch.long, device=x.device)).backward()
+                scores = model(x)  # (B, K) or, for a segmentation network, (B, K, H, W)
+                target = torch.zeros((len(x), *scores.shape[2:]), dtype=torch.long, device=x.device)
+                F.cross_entropy(scores, target).backward()
             else:
                 with torch.no_grad():
                     model(x)
@@ -111,7 +145,9 @@ def bench_model(name: str, variant: str, mode: str, *, device: torch.device, bat
     model = get_model(name, variant).to(device)  # type: ignore[arg-type]
     shape = model_info(name).input_shape
     x = torch.rand(batch, *shape, device=device)
-    y = torch.randint(0, 10, (batch,), device=device)
+    classes = model.spec.num_classes
+    y = _targets(name, batch, classes, shape, device)
+    loss_fn = _loss(name, classes, device)
     flops = flops_per_image(model, x[:2], train=mode == "train")
     if mode == "train":
         channels_last = optimized and prepare_training(model)
@@ -119,7 +155,7 @@ def bench_model(name: str, variant: str, mode: str, *, device: torch.device, bat
             x = x.contiguous(memory_format=torch.channels_last)
         model.train()
         opt = make_optimizer(model, lr=0.01)
-        rate = images_per_second(lambda: train_step(model, opt, x, y), batch, device, min_seconds)
+        rate = images_per_second(lambda: train_step(model, opt, x, y, loss_fn), batch, device, min_seconds)
     else:
         fast = prepare_inference(model) if optimized else None
         channels_last = fast is not None and fast.channels_last  # decided after BatchNorm folding
@@ -156,10 +192,14 @@ def run_bench(models: Sequence[str] = ("lenetfc", "nin_light"), variants: Sequen
         optimized: Apply the speed levers of :mod:`tdlib.speed` (allocator tuning,
             channels-last where it pays off, BatchNorm folding for inference).
 
+    A model without TD variants (the segmentation ``fcn`` and ``td_seg``) is measured as
+    ``bu`` only, whatever ``variants`` says.
+
     Returns:
         One row per measurement with ``images_per_s``, ``flops_per_image``, ``gflop_per_s``,
         ``td_bu_time_ratio`` and ``td_bu_flops_ratio`` (per image, TD over the BU of the
-        same model and mode) and the settings it ran with.
+        same model and mode; for ``td_seg``, over the U-net: :data:`BU_TWIN`) and the
+        settings it ran with.
     """
     for name in models:
         model_info(name)  # unknown names fail before any measuring
@@ -169,15 +209,22 @@ def run_bench(models: Sequence[str] = ("lenetfc", "nin_light"), variants: Sequen
     rows = [
         bench_model(name, variant, mode, device=dev, batch=train_batch if mode == "train" else infer_batch,
                     min_seconds=min_seconds, optimized=optimized)
-        for name in models for variant in variants for mode in modes
+        for name in models for variant in _variants(name, variants) for mode in modes
     ]
     df = pd.DataFrame(rows)
     bu = df[df.variant == "bu"].set_index(["model", "mode"])
-    key = list(zip(df.model, df["mode"], strict=True))
+    key = [(BU_TWIN.get(m, m), mode) for m, mode in zip(df.model, df["mode"], strict=True)]
     nan = float("nan")
     df["td_bu_time_ratio"] = [bu.images_per_s.get(k, nan) / r for k, r in zip(key, df.images_per_s, strict=True)]
     df["td_bu_flops_ratio"] = [f / bu.flops_per_image.get(k, nan) for k, f in zip(key, df.flops_per_image, strict=True)]
     return df
+
+
+def _variants(name: str, variants: Sequence[str]) -> list[str]:
+    """The variants of ``variants`` that a model has (``bu`` only for a model without TD variants)."""
+    if model_info(name).td_options is None:
+        return ["bu"]
+    return list(variants)
 
 
 def format_bench(df: pd.DataFrame) -> str:

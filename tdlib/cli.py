@@ -82,7 +82,7 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import format_bench, run_attack_bench, run_bench
+    from .bench import SEG_MODELS, format_bench, run_attack_bench, run_bench
 
     if args.attacks:
         df = run_attack_bench(args.models or ["lenetfc"], args.variants, images=args.images, repeats=args.repeats,
@@ -94,9 +94,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             total = df.groupby(["model", "variant"]).seconds.sum()
             print("total seconds per network: " + ", ".join(f"{m} {v}: {t:,.0f}" for (m, v), t in total.items()))
         return 0
+    if args.segmentation:
+        models, variants = list(args.models or SEG_MODELS), ["bu"]
+    else:
+        models, variants = args.models or ["lenetfc", "nin_light"], args.variants
+    infer_batch = args.infer_batch or (args.train_batch if args.segmentation else 512)
     df = run_bench(
-        models=args.models or ["lenetfc", "nin_light"], variants=args.variants, modes=args.modes, device=args.device,
-        train_batch=args.train_batch, infer_batch=args.infer_batch, min_seconds=args.seconds,
+        models=models, variants=variants, modes=args.modes, device=args.device,
+        train_batch=args.train_batch, infer_batch=infer_batch, min_seconds=args.seconds,
         optimized=not args.plain,
     )
     if args.csv:
@@ -142,10 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     s.add_argument("--train-batch", type=int, default=128)
-    s.add_argument("--infer-batch", type=int, default=512)
+    s.add_argument("--infer-batch", type=int, default=None,
+                   help="default 512; with --segmentation the training batch (128)")
     s.add_argument("--seconds", type=float, default=3.0, help="minimum measured time per row")
     s.add_argument("--plain", action="store_true", help="skip the speed levers (eager NCHW, BN unfused)")
     s.add_argument("--csv", action="store_true", help="machine-readable rows")
+    s.add_argument("--segmentation", action="store_true",
+                   help="the Exp. 3 segmentation networks (unet fcn td_seg, 56x56) instead; TD/BU ratios of td_seg "
+                        "are against the U-net")
     s.add_argument("--attacks", action="store_true",
                    help="time the ten Exp. 2 attacks instead (default model lenetfc, the cpu-trained weights)")
     s.add_argument("--images", type=int, default=1000, help="with --attacks: MNIST test images attacked")

@@ -57,3 +57,34 @@ def test_attack_bench_reports_speed_and_queries_per_attack():
     assert df.attack.tolist() == ["contrast_reduction", "additive_uniform"]
     assert df.runs.tolist() == [1, 2]  # deterministic attacks run once
     assert (df.images_per_s > 0).all() and (df.forward_per_image >= 1).all()
+
+
+def test_segmentation_bench_measures_the_three_networks_td_against_the_unet():
+    df = run_bench(models=["unet", "fcn", "td_seg"], variants=["bu", "td"], modes=["infer"], device="cpu",
+                   infer_batch=2, min_seconds=0.02)
+    assert df.model.tolist() == ["unet", "unet", "fcn", "td_seg"]  # fcn and td_seg have no TD variant
+    assert (df.images_per_s > 0).all()
+    rows = df.set_index(["model", "variant"])
+    # the TD segmentation network is the U-net's TD twin: the same network by either name, ratios against the U-net
+    assert rows.flops_per_image["td_seg", "bu"] == rows.flops_per_image["unet", "td"]
+    assert rows.td_bu_flops_ratio["td_seg", "bu"] == pytest.approx(
+        rows.flops_per_image["td_seg", "bu"] / rows.flops_per_image["unet", "bu"])
+    assert 1.0 < rows.td_bu_flops_ratio["td_seg", "bu"] < 1.2
+    assert rows.flops_per_image["fcn", "bu"] < rows.flops_per_image["unet", "bu"]
+
+
+def test_segmentation_flops_count_the_convolutions():
+    from tdlib.nets.segmentation import seg_encoder_spec  # noqa: F401  (registers the networks)
+
+    x = torch.rand(2, 1, 56, 56)
+    enc = (56 * 56 * (9 * 1 * 64 + 9 * 64 * 64) + 28 * 28 * (9 * 64 * 128 + 9 * 128 * 128)
+           + 14 * 14 * (9 * 128 * 256 + 9 * 256 * 256))
+    scores = 7 * 7 * 256 * 12 + 14 * 14 * 128 * 12 + 28 * 28 * 64 * 12
+    assert flops_per_image(get_model("fcn"), x, train=False) == 2 * (enc + scores)
+
+
+def test_bench_cli_segmentation(capsys):
+    assert main(["bench", "--segmentation", "--models", "fcn", "--modes", "infer", "--train-batch", "2",
+                 "--seconds", "0.02", "--csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("fcn,bu,infer,2,")

@@ -395,3 +395,124 @@ def draw_ablation(ablation: pd.DataFrame, feeds: Sequence[int], title: str = "")
         fig.suptitle(title)
     _legend_below(fig, list(axes[:, 0]), "perturbed input(s)")
     return fig
+
+
+#: Colours of the 12 pixel classes of the segmentation meshes: the ten Fashion-MNIST classes
+#: (tab10), background black and ignore white (the faint rim around each item).
+SEG_COLORS = (*plt.get_cmap("tab10").colors, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+#: Height of the class legend below a segmentation figure, in inches.
+_LEGEND_H = 0.62
+#: Colours of the segmentation networks in Figure 7.
+SEG_NETWORK_COLORS = {"U-net": "#1f77b4", "FCN": "#ff7f0e", "TD": "#2ca02c"}
+
+
+def _label_map(ax: Axes, labels: np.ndarray) -> None:
+    """A per-pixel label map (classes 0-11) in :data:`SEG_COLORS`."""
+    from matplotlib.colors import ListedColormap
+
+    ax.imshow(labels, cmap=ListedColormap(SEG_COLORS), vmin=-0.5, vmax=len(SEG_COLORS) - 0.5,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _gray(ax: Axes, image: np.ndarray) -> None:
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _class_legend(fig: Figure, classes: Sequence[str], present: Sequence[int] | None = None) -> None:
+    """A legend of the class colours below the figure (only the ``present`` classes, if given)."""
+    from matplotlib.patches import Patch
+
+    keep = range(len(classes)) if present is None else sorted(set(present))
+    handles = [Patch(facecolor=SEG_COLORS[k], edgecolor="#555555", label=classes[k]) for k in keep]
+    fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), frameon=False, fontsize=8)
+
+
+@styled
+def draw_meshes(images: np.ndarray | Tensor, labels: np.ndarray | Tensor, classes: Sequence[str]) -> Figure:
+    """Example meshes (top row) above their per-pixel labels (bottom row).
+
+    Args:
+        images: ``(N, 1, H, W)`` or ``(N, H, W)`` in [0, 1].
+        labels: ``(N, H, W)`` classes.
+        classes: The class names, by index (the legend).
+    """
+    imgs, labs = np.asarray(images).reshape(len(images), *np.asarray(labels).shape[-2:]), np.asarray(labels)
+    n = len(imgs)
+    size = min(1.8, (WIDTH - 0.5) / n)
+    height = 2 * (size + 0.1) + _LEGEND_H + 0.1
+    fig, axes = plt.subplots(2, n, figsize=(WIDTH, height), squeeze=False)
+    for j in range(n):
+        _gray(axes[0][j], imgs[j])
+        _label_map(axes[1][j], labs[j])
+    axes[0][0].set_ylabel("mesh")
+    axes[1][0].set_ylabel("labels")
+    _class_legend(fig, classes)
+    fig.subplots_adjust(left=0.05, right=0.99, top=1 - 0.05 / height, bottom=(_LEGEND_H + 0.05) / height,
+                        wspace=0.08, hspace=0.08)
+    return fig
+
+
+@styled
+def draw_predictions(images: np.ndarray | Tensor, labels: np.ndarray | Tensor, predictions: Mapping[str, np.ndarray],
+                     classes: Sequence[str]) -> Figure:
+    """Qualitative segmentations: per test mesh (rows) the input, the truth and each network's prediction.
+
+    Args:
+        images: ``(N, 1, H, W)`` or ``(N, H, W)`` in [0, 1].
+        labels: ``(N, H, W)`` true classes.
+        predictions: Network name -> ``(N, H, W)`` predicted classes (argmax over all 12).
+        classes: The class names, by index (the legend).
+    """
+    labs = np.asarray(labels)
+    imgs = np.asarray(images).reshape(labs.shape)
+    cols = ["input", "truth", *predictions]
+    n = len(imgs)
+    size = min(1.3, (WIDTH - 0.4) / len(cols))
+    height = n * (size + 0.06) + 0.3 + _LEGEND_H
+    fig, axes = plt.subplots(n, len(cols), figsize=(WIDTH, height), squeeze=False)
+    present: list[int] = list(np.unique(labs))
+    for i in range(n):
+        _gray(axes[i][0], imgs[i])
+        _label_map(axes[i][1], labs[i])
+        for j, name in enumerate(predictions, start=2):
+            _label_map(axes[i][j], predictions[name][i])
+            present += list(np.unique(predictions[name][i]))
+    for j, name in enumerate(cols):
+        axes[0][j].set_title(name)
+    _class_legend(fig, classes, [int(k) for k in present])
+    width = len(cols) * size * 1.06
+    margin = (1 - width / WIDTH) / 2
+    fig.subplots_adjust(left=margin, right=1 - margin, top=1 - 0.3 / height, bottom=(_LEGEND_H + 0.02) / height,
+                        wspace=0.06, hspace=0.06)
+    return fig
+
+
+@styled
+def draw_iou_bars(iou: pd.DataFrame, order: Sequence[str] | None = None) -> Figure:
+    """The paper's Figure 7: IoU per class (%) of each segmentation network.
+
+    Args:
+        iou: :func:`tdlib.experiments.segmentation.iou_long` rows (``label``, ``class``, ``iou``);
+            bars are means over repeats, error bars one standard deviation (none for one repeat).
+        order: The networks, in legend order (default: as they come).
+    """
+    import seaborn as sns
+
+    order = list(order or dict.fromkeys(iou.label))
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
+    sns.barplot(iou, x="class", y="iou", hue="label", hue_order=order, errorbar="sd", ax=ax,
+                palette=[SEG_NETWORK_COLORS.get(n, "#888888") for n in order], capsize=0.1,
+                err_kws={"linewidth": 1})
+    ax.set_xlabel("")
+    ax.set_ylabel("IoU (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.tick_params(axis="x", labelrotation=35, labelsize=8)
+    for t in ax.get_xticklabels():
+        t.set_horizontalalignment("right")
+    _legend_below(fig, [ax])
+    return fig

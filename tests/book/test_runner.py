@@ -80,6 +80,12 @@ def test_every_notebook_chapter_runs_on_the_smoke_profile(ch, tmp_path, tmp_resu
         assert len(list((tmp_results / "bu-vs-td" / "train").glob("*.json"))) == 9
         assert len(list((tmp_results / "bu-vs-td" / "train").glob("*.pt"))) == 9  # repeat 0 of every cell
         assert (tmp_results / "bu-vs-td" / "accuracy.csv").is_file()
+    if ch.name == "segmentation":
+        assert "Ordering U-net > FCN > TD" in text and "Reduced against the paper" in text
+        assert len(_outputs(nb, "image/png")) == 3  # the meshes, Figure 7 and the predictions
+        assert len(list((tmp_results / "segmentation" / "train").glob("*.json"))) == 3
+        assert len(list((tmp_results / "segmentation" / "train").glob("*.pt"))) == 3  # repeat 0 of each network
+        assert (tmp_results / "segmentation" / "miou.csv").is_file()
 
 
 def test_strip_execution_removes_times_and_paths():

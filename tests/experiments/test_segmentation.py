@@ -1,0 +1,140 @@
+"""tdlib.experiments.segmentation: the grid per profile, the tables and verdicts, a tiny run through the cache."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from tdlib.book import results
+from tdlib.book.chapters import settings
+from tdlib.experiments import segmentation as exp
+
+TINY = {"models": ["fcn"], "repeats": 1, "epochs": 1, "train_subset": 40, "test_subset": 8, "recalibrate_bn": True,
+        "examples": 2}
+
+
+def test_profiles_expand_to_the_expected_cells():
+    paper = exp.cell_configs(settings("segmentation", "paper"))
+    assert len(paper) == 3 * 4
+    assert [c.model for c in paper[:3]] == ["unet", "fcn", "td_seg"]
+    assert {c.seed for c in paper} == {0, 1, 2, 3}
+    for c in paper:
+        assert (c.dataset, c.epochs, c.lr, c.batch_size, c.weight_decay) == ("fashion_mnist_mesh", 20, 0.01, 128, 0.0)
+        assert (c.schedule, c.loss, c.val_fraction) == ("plateau", "weighted_pixel_ce", 0.1)
+        assert c.train_subset is None and c.test_subset is None and not c.recalibrate_bn
+    cpu = exp.cell_configs(settings("segmentation", "cpu"))
+    assert len(cpu) == 3 * 2 and {c.seed for c in cpu} == {0, 1}
+    assert all(c.epochs == 3 and c.train_subset == 3_500 and c.test_subset is None and c.recalibrate_bn for c in cpu)
+    smoke = exp.cell_configs(settings("segmentation", "smoke"))
+    assert len(smoke) == 3 and all(c.epochs == 1 and c.train_subset <= 500 for c in smoke)
+    assert exp.plan(settings("segmentation", "cpu"))[0] == ("train", cpu[0].as_dict())
+    with pytest.raises(ValueError, match="unknown segmentation network"):
+        exp.cell_configs({"models": ["resnet32"], "repeats": 1})
+
+
+def test_grid_table_and_reductions_state_what_a_profile_reduces():
+    grid = exp.grid_table(settings("segmentation", "paper"))
+    assert grid.label.tolist() == ["U-net", "FCN", "TD"]
+    first = grid.iloc[0]
+    assert (first.repeats, first.epochs, first.train_meshes, first.val_meshes, first.test_meshes, first.steps) == (
+        4, 20, 13_500, 1_500, 2_500, 2_120)
+    assert exp.reductions(settings("segmentation", "paper")) == "This grid has the paper's settings."
+    text = exp.reductions(settings("segmentation", "cpu"))
+    assert "2 repeats instead of 4" in text and "3 epochs instead of 20" in text
+    assert "3,150 training and 350 validation meshes" in text and "test meshes" not in text
+    assert "BatchNorm" in text
+
+
+def _entry(model, repeat, miou, acc=0.9, iou=None, profile="cpu"):
+    iou = iou if iou is not None else [miou] * 11 + [0.1]
+    summary = {"dataset": "fashion_mnist_mesh", "model": model, "variant": "bu", "widths": None, "repeat": repeat,
+               "epochs": 3, "test_acc": acc, "test_loss": 1.0, "val_acc": 0.5, "seconds_per_epoch": 10.0,
+               "params": exp.PAPER_CODE_PARAMS[model], "device": "cpu", "test_miou": miou, "test_iou": iou}
+    config = {"dataset": "fashion_mnist_mesh", "model": model, "train_subset": 1000, "test_subset": None,
+              "val_fraction": 0.1}
+    return results.Entry("segmentation", "train", config, {"summary": summary}, {"profile": profile}, None)
+
+
+def test_tables_and_verdicts_on_hand_made_entries():
+    entries = [_entry("unet", 0, 0.80), _entry("unet", 1, 0.82), _entry("fcn", 0, 0.75), _entry("fcn", 1, 0.77),
+               _entry("td_seg", 0, 0.74), _entry("td_seg", 1, 0.76, iou=[math.nan] + [0.76] * 10 + [0.1])]
+    df = exp.table(entries)
+    assert len(df) == 6 and df.label.tolist()[:3] == ["U-net", "U-net", "FCN"]
+    assert (df.train_meshes == 900).all() and (df.test_meshes == 2_500).all() and (df.meshes_per_s == 90).all()
+    s = exp.summary(df).set_index("model")
+    assert s.miou_mean["unet"] == pytest.approx(81.0) and s.miou_std["unet"] == pytest.approx(math.sqrt(2))
+    assert s.diff_points["fcn"] == pytest.approx(0.0) and s.paper_miou["td_seg"] == 75.0
+    assert s.pixel_acc_mean["td_seg"] == pytest.approx(90.0)
+    long = exp.iou_long(df)
+    assert len(long) == 6 * 12 and long["class"].iloc[10] == "background" and long["class"].iloc[11] == "ignore"
+    pc = exp.per_class(df)
+    assert list(pc.columns) == ["class", "U-net", "FCN", "TD"]
+    assert pc["class"].iloc[0] == "T-shirt/top" and pc["class"].iloc[11] == "ignore (not in the mean)"
+    assert pc["U-net"].iloc[0] == "81.0 ± 1.4" and pc["TD"].iloc[0] == "74.0"  # the NaN repeat is skipped
+    text = exp.verdicts(df, "cpu")
+    assert "Profile `cpu`" in text
+    assert "U-net 81.0 % (paper 81 %, +0.0 points)" in text
+    assert "**Ordering U-net > FCN > TD** (paper: yes): yes" in text
+    assert "U-net - TD +6.0 points (paper +6)" in text and "FCN - TD +1.0 points (paper +1)" in text
+    assert "comparable (at most 6 points below each) yes, below both yes" in text
+    assert "over 2 repeats" in text
+    # a different ordering, one repeat, the paper profile
+    swapped = exp.table([_entry("unet", 0, 0.70, profile="paper"), _entry("fcn", 0, 0.78, profile="paper"),
+                         _entry("td_seg", 0, 0.60, profile="paper")])
+    text = exp.verdicts(swapped, "paper")
+    assert "Profile" not in text and "(paper: yes): no; ours is FCN > U-net > TD" in text
+    assert "comparable (at most 6 points below each) no" in text and "One repeat" in text
+
+
+@pytest.fixture
+def fashion_available():
+    from tdlib.data import DatasetNotFoundError, load_arrays
+
+    try:
+        load_arrays("fashion_mnist", train=False, download=False)
+    except DatasetNotFoundError as e:
+        pytest.skip(f"Fashion-MNIST not available offline: {str(e)[:200]}")
+
+
+def test_run_cell_trains_once_through_the_cache_and_keeps_example_predictions(tmp_path, monkeypatch, fashion_available):
+    monkeypatch.setenv("TDLIB_RESULTS", str(tmp_path))
+    real_train, calls = exp.train, []
+
+    def recording(config, **kw):
+        calls.append((config, kw["checkpoint"]))
+        return real_train(config, **kw)
+
+    monkeypatch.setattr(exp, "train", recording)
+    entries = exp.run_grid(TINY, "smoke", progress=False)
+    (config, checkpoint), = calls
+    assert checkpoint == exp.weights_path(config).with_suffix(".ckpt") and not checkpoint.exists()
+    assert len(results.entries("segmentation", root=tmp_path)) == 1
+    assert not exp.weights_path(config).exists()  # weights only on request
+    assert len(entries[0].result["examples"]) == exp.STORED_EXAMPLES
+
+    monkeypatch.setattr(exp, "train", lambda *a, **k: pytest.fail("a cached cell is trained again"))
+    again = exp.run_grid(TINY, "smoke", progress=False)
+    assert again[0].path == entries[0].path
+    df = exp.table(again)
+    row = df.iloc[0]
+    assert (row.label, row.train_meshes, row.test_meshes, row.params) == ("FCN", 36, 8, 1_151_484)
+    assert 0 <= row.miou <= 100 and len(row.iou) == 12
+    assert row.miou == pytest.approx(pd.Series(row.iou[:11]).mean())  # mean of the non-ignore classes
+
+    images, truth = exp.example_meshes(TINY["examples"])
+    assert images.shape == (2, 1, 56, 56) and truth.shape == (2, 56, 56)
+    preds = exp.predictions(TINY, TINY["examples"])
+    assert list(preds) == ["FCN"] and preds["FCN"].shape == (2, 56, 56)
+    assert preds["FCN"].min() >= 0 and preds["FCN"].max() < 12
+    with pytest.raises(FileNotFoundError, match="no cached run"):
+        exp.predictions({**TINY, "epochs": 2}, 2)
+    with pytest.raises(ValueError, match="between 1 and 8"):
+        exp.predictions(TINY, 9)
+
+
+def test_label_maps_round_trip_through_their_text_form():
+    m = torch.randint(0, 12, (56, 56), generator=torch.Generator().manual_seed(0))
+    text = exp.encode_labels(m)
+    assert len(text) == 56 * 56 and set(text) <= set("0123456789ab")
+    assert (exp.decode_labels(text) == m.numpy()).all()
