@@ -116,16 +116,6 @@ def test_fast_evaluation_equals_the_eval_mode_model_and_changes_nothing(name):
 TINY = dict(epochs=2, train_subset=300, test_subset=100)
 
 
-@pytest.fixture(scope="module")
-def mnist_available():
-    from tdlib.data import DatasetNotFoundError, load_arrays
-
-    try:
-        load_arrays("mnist", train=False, download=False)
-    except DatasetNotFoundError as e:
-        pytest.skip(f"MNIST not available offline: {str(e)[:200]}")
-
-
 def test_same_seed_same_result_on_cpu(mnist_available):
     cfg = TrainConfig("mnist", "lenetfc", "td", seed=3, **TINY)
     a, b = train(cfg, "cpu", progress=False), train(cfg, "cpu", progress=False)

@@ -63,16 +63,6 @@ def test_plateau_schedule_is_torch_reduce_on_plateau_with_one_less_patience():
         assert ours.step(v) == pytest.approx(opt.param_groups[0]["lr"])
 
 
-@pytest.fixture(scope="module")
-def mesh_available():
-    from tdlib.data import DatasetNotFoundError, load_arrays
-
-    try:
-        load_arrays("fashion_mnist", train=False, download=False)
-    except DatasetNotFoundError as e:
-        pytest.skip(f"Fashion-MNIST not available offline: {str(e)[:200]}")
-
-
 TINY = dict(epochs=2, train_subset=40, test_subset=16, batch_size=20)
 
 
@@ -80,7 +70,7 @@ class _Killed(Exception):
     pass
 
 
-def test_tiny_segmentation_run_and_resume(mesh_available, tmp_path):
+def test_tiny_segmentation_run_and_resume(fashion_available, tmp_path):
     cfg = TrainConfig.paper("fashion_mnist_mesh", "td_seg", **TINY)
     ref = train(cfg, "cpu", progress=False)
     h = ref.history

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from .sources import DATASETS, DatasetInfo, load_arrays
-from .splits import Splits, _subset, validation_indices
+from .splits import Splits, take_subsets, validation_indices
 
 #: Classes of a pixel: Fashion-MNIST's 10, background and ignore.
 NUM_CLASSES = 12
@@ -194,12 +194,7 @@ def load_mesh_splits(*, seed: int = 0, val_fraction: float = 0.1, mesh_seed: int
     """
     x_tr, y_tr = fashion_mnist_mesh("train", mesh_seed, root=root, download=download)
     x_te, y_te = fashion_mnist_mesh("test", mesh_seed, root=root, download=download)
-    keep = _subset(len(x_tr), train_subset, seed, 1, "train_subset")
-    if keep is not None:
-        x_tr, y_tr = x_tr[keep], y_tr[keep]
-    keep = _subset(len(x_te), test_subset, seed, 2, "test_subset")
-    if keep is not None:
-        x_te, y_te = x_te[keep], y_te[keep]
+    x_tr, y_tr, x_te, y_te = take_subsets(x_tr, y_tr, x_te, y_te, train_subset, test_subset, seed)
     train_idx, val_idx = (torch.from_numpy(i) for i in validation_indices(len(x_tr), val_fraction, seed))
     return Splits(x_train=x_tr[train_idx], y_train=y_tr[train_idx], x_val=x_tr[val_idx], y_val=y_tr[val_idx],
                   x_test=x_te, y_test=y_te, mean=None, info=MESH_INFO)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .sources import DatasetInfo, dataset_info, load_arrays
+
+#: numpy arrays (the classifiers' uint8 images) or tensors (the mesh set).
+ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 
 
 def validation_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +73,18 @@ def _to_tensor(x: np.ndarray) -> Tensor:
     """uint8 ``(N, H, W, C)`` -> contiguous float32 ``(N, C, H, W)`` in [0, 1]."""
     chw = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     return chw.to(torch.float32).div_(255.0)
+
+
+def take_subsets(x_tr: ArrayT, y_tr: ArrayT, x_te: ArrayT, y_te: ArrayT, train_subset: int | None,
+                 test_subset: int | None, seed: int) -> tuple[ArrayT, ArrayT, ArrayT, ArrayT]:
+    """Keep seeded random subsets of the training and test sets (None: all), in their original order."""
+    keep = _subset(len(x_tr), train_subset, seed, 1, "train_subset")
+    if keep is not None:
+        x_tr, y_tr = x_tr[keep], y_tr[keep]
+    keep = _subset(len(x_te), test_subset, seed, 2, "test_subset")
+    if keep is not None:
+        x_te, y_te = x_te[keep], y_te[keep]
+    return x_tr, y_tr, x_te, y_te
 
 
 def _subset(n: int, k: int | None, seed: int, stream: int, what: str) -> np.ndarray | None:
@@ -144,12 +160,7 @@ def load_splits(
 
     mean = pixel_mean_of(x_tr) if pixel_mean else None
 
-    keep = _subset(len(x_tr), train_subset, seed, 1, "train_subset")
-    if keep is not None:
-        x_tr, y_tr = x_tr[keep], y_tr[keep]
-    keep = _subset(len(x_te), test_subset, seed, 2, "test_subset")
-    if keep is not None:
-        x_te, y_te = x_te[keep], y_te[keep]
+    x_tr, y_tr, x_te, y_te = take_subsets(x_tr, y_tr, x_te, y_te, train_subset, test_subset, seed)
 
     train_idx, val_idx = validation_indices(len(x_tr), val_fraction, seed)
     x_train, x_val = _to_tensor(x_tr[train_idx]), _to_tensor(x_tr[val_idx])

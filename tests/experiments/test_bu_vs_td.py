@@ -30,16 +30,6 @@ def test_train_images_counts_the_pool_minus_validation():
     assert exp.train_images({"dataset": "cifar10_aug", "train_subset": 2000, "val_fraction": 0.1}) == 1_800
 
 
-@pytest.fixture
-def mnist_available():
-    from tdlib.data import DatasetNotFoundError, load_arrays
-
-    try:
-        load_arrays("mnist", train=False, download=False)
-    except DatasetNotFoundError as e:
-        pytest.skip(f"MNIST not available offline: {str(e)[:200]}")
-
-
 def test_interrupted_grid_resumes_where_it_stopped(tmp_path, monkeypatch, mnist_available):
     monkeypatch.setenv("TDLIB_RESULTS", str(tmp_path))
     real_train, calls = exp.train, []

@@ -87,16 +87,6 @@ def test_tables_and_verdicts_on_hand_made_entries():
     assert "comparable (at most 6 points below each) no" in text and "One repeat" in text
 
 
-@pytest.fixture
-def fashion_available():
-    from tdlib.data import DatasetNotFoundError, load_arrays
-
-    try:
-        load_arrays("fashion_mnist", train=False, download=False)
-    except DatasetNotFoundError as e:
-        pytest.skip(f"Fashion-MNIST not available offline: {str(e)[:200]}")
-
-
 def test_run_cell_trains_once_through_the_cache_and_keeps_example_predictions(tmp_path, monkeypatch, fashion_available):
     monkeypatch.setenv("TDLIB_RESULTS", str(tmp_path))
     real_train, calls = exp.train, []
