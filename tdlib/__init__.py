@@ -19,16 +19,18 @@ Layout (imports run downwards only; ``tests/test_imports.py`` fails on any impor
       speed.py        speed levers (allocator, channels-last, BatchNorm folding)
       segmentation.py Experiment 3: the class-weighted pixel loss, pooled per-class IoU, mean IoU
       train.py        the training engine (original recipe, seeded, checkpointed; also segmentation)
-      bench.py        images/s, FLOP/s and TD/BU cost ratios
+      bench.py        images/s, FLOP/s and TD/BU cost ratios; attack and Grad-CAM speed
       robustness/     Experiment 2: the ten attacks, minimal L2 over repeats, curves, per-scale ablation
-      explain.py      reserved: Grad-CAM and localisation IoU
+      explain/        Grad-CAM of any layer (the authors' procedure, paper Eq. 3.3), the layers and
+                      the authors' act_k, localisation IoU, energy shares, multi-object meshes
       book/           chapters (profiles), runner (papermill), results (cache), layout (HTML), viz
       experiments/    one module per chapter: grids, experiment functions, verdicts
       cli.py          python -m tdlib ...
 
 ``nets``, ``data``, ``pyramid``, ``io`` and ``provenance`` import nothing from ``train``,
-``book`` or ``experiments``; the book machinery imports no experiment (it finds a
-chapter's planner by name); experiments use everything else.
+``book`` or ``experiments``; ``explain`` imports only ``nets``, ``data``, ``pyramid`` and
+``speed``; the book machinery imports no experiment (it finds a chapter's planner by
+name); experiments use everything else.
 """
 
 from .nets import (

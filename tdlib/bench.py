@@ -14,6 +14,9 @@ pixel loss of their training; their only TD network is ``td_seg`` (= ``get_model
 whose TD/BU ratios are taken against the U-net. FLOPs count the convolutions; bilinear and
 nearest upsampling are elementwise and not counted.
 
+Grad-CAM (``--gradcam``, :func:`run_gradcam_bench`): heatmaps of every layer of NIN-light BU
+and TD for the MNIST test images, per layer and in all, in images/s.
+
 Only figures that carry over between machines are printed: images/s of this machine,
 the FLOP/s they achieve and the TD/BU ratios. No reference from another machine is.
 
@@ -290,4 +293,80 @@ def run_attack_bench(models: Sequence[str] = ("lenetfc",), variants: Sequence[st
                              "median_l2": s["median_l2"]})
                 bar.update()
     bar.close()
+    return pd.DataFrame(rows)
+
+
+def run_gradcam_bench(models: Sequence[str] = ("nin_light",), variants: Sequence[str] = ("bu", "td"), *,
+                      dataset: str = "mnist", images: int = 10_000, style: str = "original", batch_size: int = 256,
+                      trained_on: str = "cpu", device: str | None = None, fast: bool = True) -> pd.DataFrame:
+    """Speed of Grad-CAM (:mod:`tdlib.explain`): every layer of each network on ``images`` test images.
+
+    Each layer of :func:`tdlib.explain.layers` is timed alone (one forward and one backward pass
+    per batch, as the chapter's per-layer figures do), then all layers together (one forward and
+    one backward pass per batch for every layer at once). The networks are the repeat-0 weights of
+    the bu-vs-td profile ``trained_on`` where that cache has them, else untrained networks (the
+    same work per image; the ``weights`` column says which).
+
+    Args:
+        models: Registry names.
+        variants: ``bu``, ``td``, ...
+        dataset: Dataset whose test images (a seeded subset of ``images``) are explained.
+        images: Test images (10,000: the whole MNIST test set).
+        style: ``"original"`` or ``"paper"``.
+        batch_size: Images per forward/backward pass.
+        trained_on: bu-vs-td profile whose trained networks are used.
+        device: ``cpu``, ``cuda``, ... (default: CUDA when available).
+        fast: Run the :func:`~tdlib.speed.prepare_inference` copy (BatchNorm folded, channels-last where it pays).
+
+    Returns:
+        One row per (model, variant, layer), then per network a row ``layer="all layers (one pass)"``
+        and a row ``layer="total (layer by layer)"`` (the sum of the per-layer times): seconds and images/s.
+    """
+    from .book.chapters import settings
+    from .data import load_splits
+    from .experiments.bu_vs_td import load_trained
+    from .explain import GradCAM, layers
+
+    dev = torch.device(device) if device is not None else default_device()
+    if dev.type == "cpu":
+        tune_allocator()
+    s = load_splits(dataset, seed=0, val_fraction=0.0, train_subset=1, test_subset=images)
+    x = (s.x_test + s.mean if s.mean is not None else s.x_test).clamp(0.0, 1.0).to(dev)
+    mean = s.mean.to(dev) if s.mean is not None else None
+    rows = []
+
+    def timed(net: nn.Module, names: str | list[str]) -> float:
+        cam = GradCAM(net, names, style=style, mean=mean, batch_size=batch_size)  # type: ignore[arg-type]
+        cam(x[: min(len(x), 8)])  # warm-up
+        _sync(dev)
+        t0 = time.perf_counter()
+        cam(x)
+        _sync(dev)
+        return time.perf_counter() - t0
+
+    for name in models:
+        for variant in _variants(name, variants):
+            try:
+                model = load_trained(dataset, name, variant, settings("bu-vs-td", trained_on), device=str(dev))
+                weights = f"trained ({trained_on})"
+            except (FileNotFoundError, ValueError):
+                torch.manual_seed(0)
+                model = get_model(name, variant).to(dev).eval()  # type: ignore[arg-type]
+                weights = "untrained"
+            net = prepare_inference(model) if fast else model
+            info = layers(model, tuple(x.shape[1:]))  # type: ignore[arg-type]
+            base = {"model": name, "variant": variant, "images": len(x), "style": style, "weights": weights,
+                    "device": str(dev), "threads": torch.get_num_threads()}
+            total = 0.0
+            for layer in info:
+                seconds = timed(net, layer.name)
+                total += seconds
+                rows.append({**base, "layer": layer.name, "paper": layer.paper or "",
+                             "resolution": f"{layer.height}x{layer.width}", "seconds": seconds,
+                             "images_per_s": len(x) / seconds})
+            seconds = timed(net, [layer.name for layer in info])
+            rows.append({**base, "layer": "all layers (one pass)", "paper": "", "resolution": "",
+                         "seconds": seconds, "images_per_s": len(x) / seconds})
+            rows.append({**base, "layer": "total (layer by layer)", "paper": "", "resolution": "",
+                         "seconds": total, "images_per_s": len(x) / total})
     return pd.DataFrame(rows)

@@ -6,7 +6,8 @@ Commands:
     results  what the results cache holds per chapter and profile, and what is missing
     models   list the registered architectures
     params   print the paper's Table 1 beside ours and the original code's
-    bench    measure training and inference speed (images/s, FLOP/s, TD/BU ratios)
+    bench    measure training and inference speed (images/s, FLOP/s, TD/BU ratios), the attacks
+             (--attacks) or Grad-CAM (--gradcam)
 """
 
 from __future__ import annotations
@@ -82,10 +83,24 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import SEG_MODELS, format_bench, run_attack_bench, run_bench
+    from .bench import SEG_MODELS, format_bench, run_attack_bench, run_bench, run_gradcam_bench
 
+    if args.gradcam:
+        n = 10_000 if args.images is None else args.images
+        df = run_gradcam_bench(args.models or ["nin_light"], args.variants, images=n, style=args.style,
+                               device=args.device)
+        if args.csv:
+            df.to_csv(sys.stdout, index=False)
+        else:
+            cols = ["model", "variant", "weights", "layer", "paper", "resolution", "images", "seconds", "images_per_s"]
+            print(df[cols].to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+            first = df.iloc[0]
+            print(f"Grad-CAM style {first['style']}, device {first.device}, threads {first.threads}; "
+                  "images/s = images explained per second at that layer (one forward and backward pass per batch)")
+        return 0
     if args.attacks:
-        df = run_attack_bench(args.models or ["lenetfc"], args.variants, images=args.images, repeats=args.repeats,
+        n = 1000 if args.images is None else args.images
+        df = run_attack_bench(args.models or ["lenetfc"], args.variants, images=n, repeats=args.repeats,
                               device=args.device)
         if args.csv:
             df.to_csv(sys.stdout, index=False)
@@ -142,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="images/s and FLOP/s of BU and TD models")
     s.add_argument("--models", nargs="+", default=None, metavar="NAME",
-                   help="default: lenetfc nin_light (with --attacks: lenetfc)")
+                   help="default: lenetfc nin_light (with --attacks: lenetfc; with --gradcam: nin_light)")
     s.add_argument("--variants", nargs="+", default=["bu", "td"], choices=["bu", "td", "uni", "rev"])
     s.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
@@ -157,7 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "are against the U-net")
     s.add_argument("--attacks", action="store_true",
                    help="time the ten Exp. 2 attacks instead (default model lenetfc, the cpu-trained weights)")
-    s.add_argument("--images", type=int, default=1000, help="with --attacks: MNIST test images attacked")
+    s.add_argument("--gradcam", action="store_true",
+                   help="time Grad-CAM of every layer instead (default model nin_light, BU and TD, the cpu-trained "
+                        "weights when cached, else untrained)")
+    s.add_argument("--style", default="original", choices=["original", "paper"], help="with --gradcam: the style")
+    s.add_argument("--images", type=int, default=None,
+                   help="MNIST test images: attacked with --attacks (default 1,000), explained with --gradcam "
+                        "(default 10,000)")
     s.add_argument("--repeats", type=int, default=3, help="with --attacks: runs of each random attack")
     s.set_defaults(func=_cmd_bench)
     return p

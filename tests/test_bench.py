@@ -88,3 +88,20 @@ def test_bench_cli_segmentation(capsys):
                  "--seconds", "0.02", "--csv"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and lines[1].startswith("fcn,bu,infer,2,")
+
+
+def test_gradcam_bench_rows(capsys):
+    from tdlib.bench import run_gradcam_bench
+    from tdlib.data import DatasetNotFoundError
+
+    try:
+        df = run_gradcam_bench(["lenetfc"], ["bu", "td"], images=8, batch_size=4, device="cpu")
+    except DatasetNotFoundError as e:
+        pytest.skip(f"MNIST not available offline: {str(e)[:200]}")
+    bu, td = df[df.variant == "bu"], df[df.variant == "td"]
+    assert len(bu) == 4 + 2 and len(td) == 10 + 2  # every layer, then all at once and the sum
+    assert (df.images_per_s > 0).all() and (df.images == 8).all()
+    assert set(bu.paper) == {"act_1", "act_2", "act_3", "act_4", ""}
+    assert main(["bench", "--gradcam", "--models", "lenetfc", "--variants", "bu", "--images", "4", "--csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "images_per_s" in lines[0].split(",") and len(lines) == 1 + 4 + 2

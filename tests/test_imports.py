@@ -92,7 +92,7 @@ def test_no_import_circle_in_tdlib():
 
 
 LOWER = ("tdlib.nets", "tdlib.data", "tdlib.pyramid", "tdlib.io", "tdlib.provenance")
-UPPER = ("tdlib.train", "tdlib.book", "tdlib.experiments", "tdlib.bench", "tdlib.cli")
+UPPER = ("tdlib.train", "tdlib.book", "tdlib.experiments", "tdlib.bench", "tdlib.cli", "tdlib.explain")
 
 
 @pytest.mark.parametrize("lower", LOWER)
@@ -101,6 +101,16 @@ def test_lower_layers_import_nothing_above_them(lower):
     bad = sorted((m, t) for m, ts in g.items() if m == lower or m.startswith(lower + ".")
                  for t in ts if t.startswith(UPPER))
     assert not bad, f"{lower} imports upper layers: {bad}"
+
+
+def test_explain_imports_only_the_layers_below_it():
+    """Grad-CAM sits above nets, data and speed, beside robustness, below train, book and experiments."""
+    g = import_graph()
+    allowed = ("tdlib.explain", "tdlib.nets", "tdlib.data", "tdlib.pyramid", "tdlib.speed", "tdlib.io",
+               "tdlib.provenance")
+    bad = sorted((m, t) for m, ts in g.items() if m.startswith("tdlib.explain") for t in ts
+                 if not t.startswith(allowed))
+    assert not bad, f"tdlib.explain imports layers above it: {bad}"
 
 
 def test_book_machinery_imports_no_experiment():

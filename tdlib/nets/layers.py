@@ -275,7 +275,9 @@ class PreActBlock(nn.Module):
     """Pre-activation residual basic block (the paper's ResNet32 / ResNet18 block).
 
     ``o = ReLU(BN(x))``; main path ``conv3x3 -> BN -> ReLU -> conv3x3`` on ``o``;
-    shortcut ``x``, or a 1x1 projection of ``o`` when the shape changes.
+    shortcut ``x``, or a 1x1 projection of ``o`` when the shape changes. The ReLU of ``o``
+    is a module (``act1``): it is the block's input activation, the layer the authors'
+    Grad-CAM names ``act_k`` (:func:`tdlib.explain.paper_layers`).
 
     Modes: ``"same"``; ``"down"`` (first conv and projection with stride 2, the BU
     "increase" block); ``"up"`` (the TD mirror: the main path convolves ``up(o)`` and the
@@ -299,6 +301,7 @@ class PreActBlock(nn.Module):
         self.mode = mode
         stride = 2 if mode == "down" else 1
         self.bn1 = batch_norm(cin, bn_momentum, bn_eps)
+        self.act1 = nn.ReLU()
         self.conv1 = Conv2d(cin, cout, 3, stride, bias, padding)
         self.bn2 = batch_norm(cout, bn_momentum, bn_eps)
         self.conv2 = Conv2d(cout, cout, 3, 1, bias, padding)
@@ -310,7 +313,7 @@ class PreActBlock(nn.Module):
             self.up_short = factory(cout if project else cin)
 
     def forward(self, x: Tensor) -> Tensor:
-        o = F.relu(self.bn1(x))
+        o = self.act1(self.bn1(x))
         h = self.conv1(self.up_main(o) if self.mode == "up" else o)
         h = self.conv2(F.relu(self.bn2(h), inplace=True))
         s = self.shortcut(o) if self.shortcut is not None else x
@@ -512,6 +515,9 @@ class SegmentationHead(nn.Module):
 class LinearHead(nn.Module):
     """[BN -> ReLU] -> global average pool -> Linear (ResNets).
 
+    The ReLU is a module (``act``; ``None`` without ``preact``): the last feature map, the
+    authors' last Grad-CAM layer of their ResNets.
+
     Args:
         cin: Feature channels.
         num_classes: Outputs.
@@ -524,11 +530,12 @@ class LinearHead(nn.Module):
     ) -> None:
         super().__init__()
         self.bn = batch_norm(cin, bn_momentum, bn_eps) if preact else None
+        self.act = nn.ReLU() if preact else None
         self.fc = nn.Linear(cin, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.bn is not None:
-            x = F.relu(self.bn(x))
+            x = self.act(self.bn(x))  # type: ignore[misc]
         return self.fc(x.mean((2, 3)))
 
 
