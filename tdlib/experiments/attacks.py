@@ -141,16 +141,30 @@ def l2_of(entry: results.Entry) -> torch.Tensor:
 
 
 def table(found: list[results.Entry], budgets: Mapping[str, tuple[float, ...]]) -> pd.DataFrame:
-    """One row per cell: the robustness summary (:func:`tdlib.robustness.summarize`) at the dataset's budgets."""
-    rows = []
+    """One row per cell: the robustness summary (:func:`tdlib.robustness.summarize`) at the dataset's budgets.
+
+    Besides ``area`` (up to the dataset's largest budget, the same for every attack), ``whole_area``
+    is the area up to ``whole_bound``: the largest successful L2 of any variant of the same
+    (dataset, model, attack), so that BU and TD are compared over their whole curves. (The
+    spatial attacks need L2 of about 11 on MNIST: their curves are still 0 at any small budget.)
+    """
+    rows, l2s = [], []
     for e in found:
         c = e.config
-        summary = rb.summarize(l2_of(e), tuple(_per(budgets, c["dataset"], ())))
+        l2 = l2_of(e)
+        l2s.append(l2)
+        summary = rb.summarize(l2, tuple(_per(budgets, c["dataset"], ())))
         rows.append({"dataset": c["dataset"], "model": c["model"], "variant": c["variant"],
                      "label": VARIANT_NAMES[c["variant"]], "attack": c["attack"], "repeats": e.result["runs"],
                      **summary, "queries_per_sample": e.result["queries"] / len(e.result["l2"]),
                      "seconds": e.result["seconds"], "profile": e.provenance.get("profile")})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    finite = [float(v[torch.isfinite(v)].max()) if torch.isfinite(v).any() else 0.0 for v in l2s]
+    df["whole_bound"] = pd.Series(finite).groupby([df.dataset, df.model, df.attack]).transform("max")
+    df["whole_area"] = [rb.loss_area(v, b) if b > 0 else 0.0 for v, b in zip(l2s, df.whole_bound, strict=True)]
+    return df
 
 
 def curves(found: list[results.Entry]) -> pd.DataFrame:
@@ -176,9 +190,14 @@ def ablation_table(found: list[results.Entry]) -> pd.DataFrame:
 
 
 def family_gaps(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, TD variant, attack): the TD's loss area minus the BU's (negative: TD more robust)."""
-    bu = df[df.variant == "bu"].set_index(["dataset", "model", "attack"]).area
+    """Per (dataset, model, TD variant, attack): the TD's loss area minus the BU's (negative: TD more robust).
+
+    The areas are the whole-curve ones (``whole_area`` of :func:`table`) when the table has them.
+    """
+    area = "whole_area" if "whole_area" in df else "area"
+    bu = df[df.variant == "bu"].set_index(["dataset", "model", "attack"])[area]
     td = df[df.variant != "bu"].copy()
+    td["area"] = td[area]
     td["bu_area"] = [bu.get((r.dataset, r.model, r.attack), float("nan")) for r in td.itertuples()]
     td["area_gap"] = td.area - td.bu_area
     fam = {a: f for f, attacks in rb.FAMILIES.items() for a in attacks}

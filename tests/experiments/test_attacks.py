@@ -68,3 +68,22 @@ def test_ablation_verdicts_compare_the_most_frequent_worst_input_with_the_paper(
     assert v.loc["mnist", "single: ours worst in"] == "2 of 2"
     assert v.loc["fashion_mnist", "single verdict"] == "does not hold"
     assert v.loc["fashion_mnist", "single: paper's worst in"] == "0 of 1"
+
+
+def _entry(variant, l2):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(config={"dataset": "mnist", "model": "lenetfc", "variant": variant, "attack": "spatial"},
+                           result={"l2": l2, "runs": 1, "queries": 10 * len(l2), "seconds": 1.0},
+                           provenance={"profile": "cpu"})
+
+
+def test_whole_curve_area_compares_attacks_whose_l2_exceeds_every_budget():
+    found = [_entry("bu", [1.0, 2.0, None, 0.0]), _entry("td", [3.0, 4.0, None, 0.0])]
+    df = exp.table(found, {"mnist": (0.5,)}).set_index("variant")
+    assert (df.area == 0).all()  # nothing breaks within the small budget
+    assert (df.whole_bound == 4.0).all()
+    # area up to 4 = sum over successes of (4 - l2) / N samples, in points: BU (3 + 2) / 4, TD (1 + 0) / 4
+    assert df.whole_area.tolist() == [125.0, 25.0]
+    gaps = exp.family_gaps(df.reset_index())
+    assert gaps.area_gap.tolist() == [-100.0] and gaps.family.tolist() == ["spatial"]
