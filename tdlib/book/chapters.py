@@ -142,13 +142,15 @@ CHAPTERS: tuple[Chapter, ...] = (
                       "ablation": [["mnist", "lenetfc", "td"]], "extra_training": {},
                       "budgets": {"mnist": [0.5, 1.0, 2.0]}, "device": None},
             # the models of the cpu bu-vs-td grid (NINext trained here with reduced settings); test images sized so
-            # that the grid fits 90 min on 2 cores (about 3 s per LeNetFC image, 40 s per NIN-light or CIFAR image)
+            # that the grid fits about 90 min on 2 cores: measured on 1 loaded thread, all ten attacks cost about
+            # 3 s per LeNetFC image (BU + TD) and 40 s per NIN-light image; the cpu CIFAR-10 networks are about
+            # 30 % accurate, so only ~6 of their 20 images are attacked (a smoke-sized look, not a measurement)
             "cpu": {"trained_on": "cpu", "datasets": ["mnist", "fashion_mnist", "cifar10", "cifar10_aug"],
                     "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"],
                                "cifar10": ["resnet32", "nin"], "cifar10_aug": ["resnet32", "nin"]},
                     "variants": {"lenetfc": ["bu", "td"], "nin_light": ["bu", "td"], "nin": ["bu", "td"],
                                  "resnet32": ["bu", "td", "uni", "rev"]},
-                    "attacks": ATTACKS, "images": {"lenetfc": 500, "nin_light": 50, "resnet32": 40, "nin": 40},
+                    "attacks": ATTACKS, "images": {"lenetfc": 500, "nin_light": 50, "resnet32": 20, "nin": 20},
                     "repeats": 3,
                     "ablation": [["mnist", "nin_light", "td"], ["fashion_mnist", "nin_light", "td"],
                                  ["cifar10_aug", "nin", "td"]],
@@ -187,8 +189,38 @@ CHAPTERS: tuple[Chapter, ...] = (
                       "test_subset": None, "recalibrate_bn": False, "examples": 4, "device": None},
         },
     ),
-    Chapter("gradcam", "Explainability: Grad-CAM and localisation",
-            filled_by="a later issue: Grad-CAM heatmaps and their IoU (Figures 8-10)"),
+    Chapter(
+        "gradcam", "Explainability: Grad-CAM and localisation", notebook=True, default_profile="smoke",
+        planner="tdlib.experiments.gradcam:plan",
+        profiles={
+            # seconds: LeNetFC BU/TD of the smoke bu-vs-td grid (256 training images) on 64 MNIST test images
+            "smoke": {"trained_on": "smoke", "prefer_paper": False, "datasets": ["mnist"],
+                      "models": {"mnist": ["lenetfc"]}, "images": 64, "style": "original", "meshes": 8,
+                      "mesh_examples": 2, "layer_figures": [["mnist", "lenetfc", 2]], "layer_search": 64,
+                      "imagenette": None, "device": None},
+            # about 6 min on 2 busy cores, all 10,000 test images. Basis (1 thread while another job kept both
+            # cores busy, the prepare_inference copies): on 512 MNIST images Grad-CAM of every layer at once runs
+            # at 5,900 (LeNetFC BU), 1,700 (LeNetFC TD), 880 (NIN BU) and 220 (NIN TD) images/s, the last layer
+            # alone at 15,000 / 4,700 / 2,300 / 460; the whole grid below then took 336 s: the 8 IoU cells 237 s
+            # (NIN TD 60-70 s each), the 4 x 1,000 meshes 95 s, the 3 figure cells 4 s. LeNetFC comes from the
+            # paper-profile bu-vs-td runs where both BU and TD are saved (prefer_paper), NIN-light and ResNet32
+            # from the cpu grid.
+            "cpu": {"trained_on": "cpu", "prefer_paper": True, "datasets": ["mnist", "fashion_mnist"],
+                    "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"]},
+                    "images": 10_000, "style": "original", "meshes": 1_000, "mesh_examples": 3,
+                    "layer_figures": [["mnist", "nin_light", 2], ["fashion_mnist", "nin_light", 2],
+                                      ["cifar10", "resnet32", 1]], "layer_search": 256,
+                    "imagenette": None, "device": None},
+            # the original: the paper-profile Exp. 1 networks, all 10,000 test images, and Imagenette
+            "paper": {"trained_on": "paper", "prefer_paper": False, "datasets": ["mnist", "fashion_mnist"],
+                      "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"]},
+                      "images": 10_000, "style": "original", "meshes": 2_500, "mesh_examples": 3,
+                      "layer_figures": [["mnist", "nin_light", 3], ["fashion_mnist", "nin_light", 3],
+                                        ["cifar10", "resnet32", 2]], "layer_search": 256,
+                      "imagenette": {"model": "resnet18_light", "images": 4, "search": 64, "download": True},
+                      "device": None},
+        },
+    ),
     Chapter("claims", "Claims ledger", filled_by="the chapters above, as each lands: one verdict per paper claim"),
     Chapter(
         "reproducing", "Reproducing this book", notebook=True, default_profile="cpu",
