@@ -190,7 +190,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         },
     ),
     Chapter(
-        "gradcam", "Explainability: Grad-CAM and localisation", notebook=True, default_profile="smoke",
+        "gradcam", "Explainability: Grad-CAM and localisation", notebook=True, default_profile="cpu",
         planner="tdlib.experiments.gradcam:plan",
         profiles={
             # seconds: LeNetFC BU/TD of the smoke bu-vs-td grid (256 training images) on 64 MNIST test images

@@ -516,3 +516,123 @@ def draw_iou_bars(iou: pd.DataFrame, order: Sequence[str] | None = None) -> Figu
         t.set_horizontalalignment("right")
     _legend_below(fig, [ax])
     return fig
+
+
+@styled
+def draw_iou_curves(iou: pd.DataFrame, datasets: Sequence[str], models: Sequence[str],
+                    model_names: Mapping[str, str] | None = None) -> Figure:
+    """The paper's Figure 10: localisation IoU (%) against the Grad-CAM threshold, BU vs TD.
+
+    Args:
+        iou: :func:`tdlib.experiments.gradcam.iou_long` rows (``dataset``, ``model``, ``label``, ``reduce``,
+            ``threshold``, ``iou``): solid lines the ``mean_per_image`` reading, dashed the ``pooled`` one.
+        datasets: Panel rows.
+        models: Panel columns.
+        model_names: Column titles (default: the registry names).
+    """
+    fig, axes = plt.subplots(len(datasets), len(models), figsize=(WIDTH, 0.7 + 2.3 * len(datasets)), squeeze=False,
+                             sharex=True)
+    styles = {"mean_per_image": "-", "pooled": "--"}
+    for i, d in enumerate(datasets):
+        for j, m in enumerate(models):
+            ax = axes[i][j]
+            sub = iou[(iou.dataset == d) & (iou.model == m)]
+            for (label, reduce), g in sub.groupby(["label", "reduce"], sort=False):
+                ax.plot(g.threshold, g.iou, ls=styles.get(reduce, ":"), marker="o", ms=3, lw=1.3,
+                        color=VARIANT_COLORS.get(label), label=f"{label}, {reduce.replace('_', ' ')}")
+            ax.grid(alpha=0.3)
+            ax.set_xticks(sorted(set(iou.threshold)))
+            if i == 0:
+                ax.set_title((model_names or {}).get(m, m))
+            if j == 0:
+                ax.set_ylabel(f"IoU (%)\n{d}")
+            if i == len(datasets) - 1:
+                ax.set_xlabel("Grad-CAM threshold")
+            if sub.empty:
+                ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
+    handles, names = [], []
+    for ax in axes.ravel():
+        for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
+            if n not in names:
+                handles.append(h)
+                names.append(n)
+    fig.legend(handles, names, loc="lower center", ncol=min(4, len(names)), frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if len(datasets) > 1 else 0.16, 1, 1))
+    return fig
+
+
+def _overlay(ax: Axes, image: np.ndarray, heat: np.ndarray | None) -> None:
+    """An image (``(C, H, W)`` in [0, 1]) in grey or colour, with a heatmap in jet over it (the paper's look)."""
+    img = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+    ax.imshow(img, cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=1, interpolation="nearest")
+    if heat is not None:
+        ax.imshow(heat, cmap="jet", vmin=0, vmax=1, alpha=0.5, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+@styled
+def draw_layer_heatmaps(decoded: Mapping[str, object], classes: Sequence[str], *, max_cols: int = 13) -> Figure:
+    """The paper's Figure 8 for our networks: Grad-CAM of every layer, BU and TD, for a few images.
+
+    Per image: its input (first column), then one row per ``max_cols`` layers of each variant,
+    in forward order (TD: coarse to fine). A panel's title is the layer's resolution, with the
+    authors' ``act_k`` name where it has one.
+
+    Args:
+        decoded: :func:`tdlib.experiments.gradcam.decode_layers` of a ``layers`` entry.
+        classes: Class names, by label.
+        max_cols: Layers per row.
+    """
+    images = np.asarray(decoded["images"])
+    variants: Mapping[str, Sequence[tuple]] = decoded["variants"]  # type: ignore[assignment]
+    labels = list(decoded["labels"])  # type: ignore[call-overload]
+    cols = min(max_cols, max(len(v) for v in variants.values())) if variants else 1
+    rows_per = {v: -(-len(lays) // cols) for v, lays in variants.items()}
+    block = sum(rows_per.values())
+    n = len(images)
+    size = WIDTH / (cols + 1.3)
+    height = n * block * (size + 0.22) + 0.15 * n
+    fig = plt.figure(figsize=(WIDTH, max(height, 1.0)))
+    grid = fig.add_gridspec(n * block, cols + 1, wspace=0.06, hspace=0.45, width_ratios=[1.3] + [1.0] * cols)
+    for k in range(n):
+        row = k * block
+        for v, lays in variants.items():
+            ax = fig.add_subplot(grid[row, 0])
+            _overlay(ax, images[k], None)
+            ax.set_ylabel(v, fontsize=8)
+            ax.set_title(classes[labels[k]], fontsize=7)
+            for i, (_layer, paper, res, maps) in enumerate(lays):
+                ax = fig.add_subplot(grid[row + i // cols, 1 + i % cols])
+                _overlay(ax, images[k], maps[k])
+                ax.set_title(f"{paper}\n{res[0]}x{res[1]}" if paper else f"\n{res[0]}x{res[1]}", fontsize=6.5)
+            row += rows_per[v]
+    fig.subplots_adjust(left=0.04, right=0.995, top=1 - 0.35 / max(height, 1.0), bottom=0.01)
+    return fig
+
+
+@styled
+def draw_mesh_heatmaps(examples: Mapping[str, object], classes: Sequence[str]) -> Figure:
+    """2x2 meshes (rows) and the Grad-CAM of the shared class by each network (columns).
+
+    Args:
+        examples: :func:`tdlib.experiments.gradcam.decode_mesh_examples` of a ``meshes`` entry.
+        classes: Class names, by label.
+    """
+    meshes = np.asarray(examples["meshes"])
+    heat: Mapping[str, np.ndarray] = examples["heatmaps"]  # type: ignore[assignment]
+    labels = list(examples["labels"])  # type: ignore[call-overload]
+    cols = 1 + len(heat)
+    size = min(1.7, (WIDTH - 0.5) / cols)
+    n = len(meshes)
+    fig, axes = plt.subplots(n, cols, figsize=(cols * size + 0.6, n * (size + 0.1) + 0.35), squeeze=False)
+    for i in range(n):
+        _overlay(axes[i][0], meshes[i][None], None)
+        axes[i][0].set_ylabel(f"class: {classes[labels[i]]}", fontsize=8)
+        for j, (name, maps) in enumerate(heat.items(), start=1):
+            _overlay(axes[i][j], meshes[i][None], maps[i])
+            if i == 0:
+                axes[i][j].set_title(name)
+    axes[0][0].set_title("mesh")
+    fig.tight_layout()
+    return fig

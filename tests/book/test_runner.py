@@ -84,8 +84,15 @@ def test_every_notebook_chapter_runs_on_the_smoke_profile(ch, tmp_path, tmp_resu
         assert "Ordering U-net > FCN > TD" in text and "Reduced against the paper" in text
         assert len(_outputs(nb, "image/png")) == 3  # the meshes, Figure 7 and the predictions
         assert len(list((tmp_results / "segmentation" / "train").glob("*.json"))) == 3
-        assert len(list((tmp_results / "segmentation" / "train").glob("*.pt"))) == 3  # repeat 0 of each network
+        assert not list((tmp_results / "segmentation" / "train").glob("*.pt"))  # predictions live in the entries
         assert (tmp_results / "segmentation" / "miou.csv").is_file()
+    if ch.name == "gradcam":
+        assert "TD's IoU is higher than BU's at every threshold" in text and "Size of the gap" in text
+        assert "Skipped: not at the `smoke` profile" in text  # Imagenette
+        assert len(_outputs(nb, "image/png")) == 3  # Figure 10, the per-layer heatmaps and the meshes
+        assert len(list((tmp_results / "gradcam").glob("*/*.json"))) == 4  # 2 IoU cells, the meshes, the layers
+        assert len(list((tmp_results / "bu-vs-td" / "train").glob("*.pt"))) == 2  # LeNetFC BU and TD, trained once
+        assert (tmp_results / "gradcam" / "gaps.csv").is_file()
 
 
 def test_strip_execution_removes_times_and_paths():
