@@ -35,6 +35,17 @@ BOX_W, BOX_H = 0.88, 0.78
 P = ParamSpec("P")
 
 
+def _legend_entries(axes) -> tuple[list, list[str]]:  # noqa: ANN001  (an array of Axes)
+    """The distinct legend handles and labels of a grid of axes, in first-seen order (one figure legend)."""
+    handles, names = [], []
+    for ax in axes.ravel():
+        for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
+            if n not in names:
+                handles.append(h)
+                names.append(n)
+    return handles, names
+
+
 def styled(draw: Callable[P, Figure]) -> Callable[P, Figure]:
     """Draw the figure with the book's font sizes (:data:`STYLE`)."""
 
@@ -355,12 +366,7 @@ def draw_attack_curves(curves: pd.DataFrame, rows: Sequence[str], cols: Sequence
             if i == len(rows) - 1:
                 ax.set_xlabel("L2 bound", fontsize=8.5)
             ax.tick_params(labelsize=7.5)
-    handles, names = [], []
-    for ax in axes.ravel():
-        for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
-            if n not in names:
-                handles.append(h)
-                names.append(n)
+    handles, names = _legend_entries(axes)
     fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False)
     fig.tight_layout(rect=(0, 0.05 + 0.1 / len(rows), 1, 1))
     return fig
@@ -550,12 +556,7 @@ def draw_iou_curves(iou: pd.DataFrame, datasets: Sequence[str], models: Sequence
                 ax.set_xlabel("Grad-CAM threshold")
             if sub.empty:
                 ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
-    handles, names = [], []
-    for ax in axes.ravel():
-        for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
-            if n not in names:
-                handles.append(h)
-                names.append(n)
+    handles, names = _legend_entries(axes)
     fig.legend(handles, names, loc="lower center", ncol=min(4, len(names)), frameon=False)
     fig.tight_layout(rect=(0, 0.1 if len(datasets) > 1 else 0.16, 1, 1))
     return fig
