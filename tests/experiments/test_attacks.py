@@ -13,10 +13,10 @@ def test_profiles_expand_to_the_expected_grids():
     assert len(smoke) == 2 * 3 and {c["variant"] for c in smoke} == {"bu", "td"}
     assert [c["ablation"] for c in smoke].count(True) == 3  # the TD cells of the ablation model
     cpu = exp.cell_configs(settings("attacks", "cpu"))
-    # MNIST-like: 2 models x 2 variants; CIFAR-10: ResNet32 x 4; CIFAR-10-aug: ResNet32 x 4 + NIN x 2; 10 attacks each
-    assert len(cpu) == 10 * (2 * 4 + 4 + 6)
-    nin = [c for c in cpu if c["model"] == "nin"]
-    assert all(c["trained"]["train_subset"] == 2_000 and c["trained"]["epochs"] == 3 for c in nin)
+    # MNIST-like: 2 models x 2 variants; CIFAR-10 and CIFAR-10-aug: ResNet32 x 4; 10 attacks each
+    assert len(cpu) == 10 * (2 * 4 + 2 * 4)
+    assert all(c["trained"]["recalibrate_bn"] for c in cpu if c["dataset"].startswith("cifar"))
+    assert [c["ablation"] for c in cpu].count(True) == 2 * 10  # NIN-light TD on MNIST and F-MNIST
     paper = exp.cell_configs(settings("attacks", "paper"))
     assert {c["images"] for c in paper} == {10_000} and all(c["repeats"] == 3 for c in paper)
     assert all(c["trained"]["recalibrate_bn"] is False for c in paper)
