@@ -2,7 +2,8 @@
 
 All image tensors are ``(B, C, H, W)`` floating-point tensors. The functions here mirror the
 original TensorFlow code's ``src/lib/blurring.py`` (see ``shared/reference/experiments.md``
-§2.1 and §9) and the thesis' Fourier-domain filtering (thesis §3.2.3, Eq. 3.1).
+§2.1 and §9) and the thesis' Fourier-domain filtering (thesis §3.2.3, Eq. 3.1). The thesis
+downscale study (§3.2.1) blurs with :func:`blur` at the sigmas of :func:`blur_sigmas`.
 
 Downscale methods (``DOWNSCALE_METHODS``):
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -39,7 +41,9 @@ __all__ = [
     "GaussianBlur",
     "InputPyramid",
     "Upsample",
+    "blur",
     "blur_levels",
+    "blur_sigmas",
     "downscale",
     "fourier_bands",
     "fourier_highpass",
@@ -233,26 +237,76 @@ class GaussianBlur(nn.Module):
         return f"sigma={self.sigma}, padding={self.padding!r}"
 
 
-def blur_levels(x: Tensor, sigma: float, levels: int, padding: str = "zeros") -> list[Tensor]:
-    """Blurred copies of ``x`` for the thesis downscale study (original ``gaussian_blurring``).
+def _check_blur_sigma(sigma: float) -> None:
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not math.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"sigma must be a finite number >= 0 (0: no blur), got {sigma!r}")
 
-    Every level is computed from the ORIGINAL ``x`` (not cascaded), with sigma, 2 sigma,
-    4 sigma, ... and radius ``ceil(3 * sigma_k)``. There is no subsampling.
+
+def blur_sigmas(levels: int, sigma0: float = 0.6) -> tuple[float, ...]:
+    """Sigmas of the thesis downscale study, the original images first.
+
+    Args:
+        levels: Number of scales (>= 1), the original included.
+        sigma0: Sigma of the first blurred scale (> 0; the thesis uses 0.6).
+
+    Returns:
+        ``(0.0, sigma0, 2 sigma0, 4 sigma0, ...)`` of length ``levels``; 0 means unblurred
+        (see :func:`blur`).
+    """
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+    _check_sigma(sigma0)
+    return (0.0, *(float(sigma0) * 2**k for k in range(levels - 1)))
+
+
+def blur(x: Tensor, sigma: float, padding: str = "zeros") -> Tensor:
+    """:func:`gaussian_blur` that also accepts ``sigma == 0`` (no blur), zero padding by default.
+
+    The downscale study's blur (original ``gaussian_blurring``): radius ``ceil(3 sigma)``,
+    same output size, no subsampling. A library op gives no better numbers: see the note
+    above :func:`gaussian_blur` (torchvision has only reflect padding; kornia is not a
+    dependency), so the separable convolution of :func:`gaussian_blur` is used.
 
     Args:
         x: Images, shape ``(B, C, H, W)``.
-        sigma: Sigma of the first level (the thesis uses 0.6).
+        sigma: Standard deviation in pixels (>= 0); 0 returns ``x`` itself.
+        padding: ``"zeros"`` (TF 'SAME', the original's default) or ``"reflect"``.
+
+    Returns:
+        Blurred images, shape ``(B, C, H, W)`` (``x`` itself for ``sigma == 0``).
+    """
+    _check_image(x)
+    _check_choice(padding, BLUR_PADDINGS, "padding")
+    _check_blur_sigma(sigma)
+    if sigma == 0:
+        return x
+    return gaussian_blur(x, sigma, padding)
+
+
+def blur_levels(
+    x: Tensor, sigma0: float = 0.6, levels: int = 3, padding: str = "zeros"
+) -> list[Tensor]:
+    """Blurred copies of ``x`` for the thesis downscale study (original ``gaussian_blurring``).
+
+    Every level is computed from the ORIGINAL ``x`` (not cascaded), with sigma0, 2 sigma0,
+    4 sigma0, ... and radius ``ceil(3 * sigma_k)``. There is no subsampling. The unblurred
+    original is not among the levels (:func:`blur_sigmas` lists the study's sigmas with it).
+
+    Args:
+        x: Images, shape ``(B, C, H, W)``.
+        sigma0: Sigma of the first level (> 0; the thesis uses 0.6).
         levels: Number of blurred images (>= 1).
         padding: ``"zeros"`` (original default, TF 'SAME') or ``"reflect"``.
 
     Returns:
-        ``levels`` tensors of shape ``(B, C, H, W)``; entry k is blurred with ``sigma * 2**k``.
+        ``levels`` tensors of shape ``(B, C, H, W)``; entry k is blurred with ``sigma0 * 2**k``.
     """
     _check_image(x)
     _check_choice(padding, BLUR_PADDINGS, "padding")
-    if levels < 1:
-        raise ValueError(f"levels must be >= 1, got {levels}")
-    return [gaussian_blur(x, sigma * 2**k, padding) for k in range(levels)]
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
+    _check_sigma(sigma0)
+    return [gaussian_blur(x, sigma0 * 2**k, padding) for k in range(levels)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,9 @@
   (:class:`PlateauSchedule`: factor 0.2, patience 5, min_delta 1e-4, min_lr lr / 10).
   Accuracies are pixel accuracies; the test set also gets the pooled per-class IoU and
   the mean IoU of the 11 non-ignore classes (:func:`evaluate_segmentation`).
+- Thesis downscale study (§3.2.1, §3.2.2): ``TrainConfig.blur_sigma`` blurs every image
+  before the mean subtraction; :func:`evaluate_blur_levels` tests one trained network on
+  the test images blurred at several sigmas. The toy 2-D cosine set is ``toy_cosines``.
 
 Where a run differs from the original's:
 
@@ -37,9 +40,11 @@ Where a run differs from the original's:
 
 from __future__ import annotations
 
+import copy
 import math
+import numbers
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -51,7 +56,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .data import ShiftFlip, Splits, class_weights, fashion_mnist_mesh, iterate_batches, load_mesh_splits, load_splits
+from .data import (
+    ShiftFlip,
+    Splits,
+    blur_images,
+    class_weights,
+    dataset_info,
+    fashion_mnist_mesh,
+    iterate_batches,
+    load_arrays,
+    load_mesh_splits,
+    load_splits,
+)
+from .data.splits import pixel_mean_of
 from .io import atomic_write_bytes
 from .nets import count_parameters, get_model
 from .provenance import device_name
@@ -77,12 +94,16 @@ PAPER_EPOCHS: dict[tuple[str, str], dict[str, int]] = {
 #: Keras L2 factor per dataset (the gradient gains 2 * wd * w).
 PAPER_WEIGHT_DECAY = {"mnist": 0.0, "fashion_mnist": 0.0, "cifar10": 5e-4, "cifar10_aug": 1e-4,
                       "fashion_mnist_mesh": 0.0}
+#: Datasets the thesis gives no settings for, and whose settings (epochs and weight decay per
+#: model and variant) they borrow. Our choice: the toy cosines (thesis §3.2.2) are small
+#: one-channel images like MNIST, so they train as MNIST does.
+PAPER_SETTINGS_FROM = {"toy_cosines": "mnist"}
 #: Kernels that carry no L2 in the original code (experiments.md §2.3): BU NIN's final
 #: 1x1-10 conv. (The entry convs of LeNetFC's TD models also lack it, but LeNetFC trains
 #: with wd = 0, so that exception changes nothing and is not listed.)
 NO_DECAY: dict[tuple[str, str], tuple[str, ...]] = {("nin", "bu"): ("head.",)}
 #: Grid dataset names: "cifar10_aug" is CIFAR-10 with the shift-and-flip augmentation.
-GRID_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_aug")
+GRID_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar10_aug", "toy_cosines")
 #: Segmentation datasets (Experiment 3): the 2x2 Fashion-MNIST meshes of :mod:`tdlib.data.mesh`.
 SEG_DATASETS = ("fashion_mnist_mesh",)
 #: Settings of the segmentation runs that differ from the classifiers' (experiments.md §5).
@@ -102,12 +123,14 @@ def base_dataset(name: str) -> str:
 
 
 def paper_epochs(dataset: str, model: str, variant: str) -> int:
-    """Epochs of the original command line for this cell."""
+    """Epochs of the original command line for this cell (``toy_cosines``: MNIST's, see :data:`PAPER_SETTINGS_FROM`)."""
+    source = PAPER_SETTINGS_FROM.get(dataset, dataset)
     try:
-        table = PAPER_EPOCHS[(dataset, model)]
+        table = PAPER_EPOCHS[(source, model)]
     except KeyError:
         known = ", ".join(f"{d}/{m}" for d, m in PAPER_EPOCHS)
-        raise ValueError(f"no original epochs for {dataset}/{model}; known cells: {known}") from None
+        borrowed = f" ({dataset} uses {source}'s settings)" if source != dataset else ""
+        raise ValueError(f"no original epochs for {dataset}/{model}{borrowed}; known cells: {known}") from None
     return table.get(variant, table["*"])
 
 
@@ -116,8 +139,8 @@ class TrainConfig:
     """Everything that determines one training run (its results-cache key).
 
     Attributes:
-        dataset: A grid dataset (``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar10_aug``) or
-            the segmentation meshes (``fashion_mnist_mesh``).
+        dataset: A grid dataset (``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar10_aug``,
+            ``toy_cosines``) or the segmentation meshes (``fashion_mnist_mesh``).
         model: Registry name.
         variant: ``bu``, ``td``, ``uni`` or ``rev``.
         epochs: Training epochs.
@@ -135,9 +158,13 @@ class TrainConfig:
         schedule: ``step`` (the classifiers' 3-stage schedule, :func:`lr_at`) or ``plateau``
             (Keras ``ReduceLROnPlateau`` on the validation loss, :class:`PlateauSchedule`).
         loss: ``ce`` or ``weighted_pixel_ce`` (segmentation only).
+        blur_sigma: Every image of train, val and test is blurred with this Gaussian sigma (in
+            pixels, zero padding, radius ``ceil(3 sigma)``, :func:`tdlib.pyramid.blur`) before
+            the pixel-mean subtraction, whose mean is that of the blurred training images
+            (the thesis downscale study, §3.2.1); 0: no blur. Classification datasets only.
 
-    :meth:`as_dict` leaves out ``schedule`` and ``loss`` at their defaults, so the results-cache
-    keys of the classifier runs stay what they were before these fields existed.
+    :meth:`as_dict` leaves out ``schedule``, ``loss`` and ``blur_sigma`` at their defaults, so the
+    results-cache keys of the classifier runs stay what they were before these fields existed.
     """
 
     dataset: str
@@ -155,6 +182,7 @@ class TrainConfig:
     recalibrate_bn: bool = False
     schedule: str = "step"
     loss: str = "ce"
+    blur_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         base_dataset(self.dataset)
@@ -166,6 +194,12 @@ class TrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
         if self.loss == "weighted_pixel_ce" and not self.segmentation:
             raise ValueError(f"loss 'weighted_pixel_ce' needs a segmentation dataset ({', '.join(SEG_DATASETS)})")
+        b = self.blur_sigma
+        if isinstance(b, bool) or not isinstance(b, numbers.Real) or not math.isfinite(b) or b < 0:
+            raise ValueError(f"blur_sigma must be a finite number >= 0 (0: no blur), got {b!r}")
+        object.__setattr__(self, "blur_sigma", float(b))
+        if self.blur_sigma and self.segmentation:
+            raise ValueError(f"blur_sigma applies to the classification datasets only, not {self.dataset!r}")
 
     @property
     def segmentation(self) -> bool:
@@ -188,9 +222,12 @@ class TrainConfig:
 
     @classmethod
     def paper(cls, dataset: str, model: str, variant: str = "bu", **overrides: Any) -> TrainConfig:
-        """The original settings of a cell (epochs, weight decay; segmentation: lr, schedule, loss), with overrides."""
+        """The original settings of a cell (epochs, weight decay; segmentation: lr, schedule, loss), with overrides.
+
+        ``toy_cosines`` has no settings in the thesis: it takes MNIST's (:data:`PAPER_SETTINGS_FROM`).
+        """
         cfg: dict[str, Any] = {"epochs": paper_epochs(dataset, model, variant),
-                               "weight_decay": PAPER_WEIGHT_DECAY[dataset]}
+                               "weight_decay": PAPER_WEIGHT_DECAY[PAPER_SETTINGS_FROM.get(dataset, dataset)]}
         if dataset in SEG_DATASETS:
             cfg.update(PAPER_SEGMENTATION)
         cfg.update(overrides)
@@ -198,7 +235,7 @@ class TrainConfig:
 
 
 #: Fields that :meth:`TrainConfig.as_dict` leaves out at these defaults (they came after the first cached runs).
-_KEYLESS_DEFAULTS: dict[str, Any] = {"schedule": "step", "loss": "ce"}
+_KEYLESS_DEFAULTS: dict[str, Any] = {"schedule": "step", "loss": "ce", "blur_sigma": 0.0}
 
 
 def lr_at(epoch: int, epochs: int, lr: float = 0.1) -> float:
@@ -320,9 +357,13 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512, fast
     """
     if x.shape[0] == 0:
         return float("nan"), float("nan")
-    scores = predict(model, x, batch_size, fast=fast)
+    return _loss_and_accuracy(predict(model, x, batch_size, fast=fast), y)
+
+
+def _loss_and_accuracy(scores: Tensor, y: Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of scores ``(N, classes)`` against labels ``(N,)``, N > 0."""
     loss = float(F.cross_entropy(scores, y, reduction="sum"))
-    return loss / x.shape[0], int((scores.argmax(1) == y).sum()) / x.shape[0]
+    return loss / y.shape[0], int((scores.argmax(1) == y).sum()) / y.shape[0]
 
 
 def loss_function(config: TrainConfig, weights: Tensor | None = None) -> Callable[[Tensor, Tensor], Tensor]:
@@ -458,8 +499,16 @@ class TrainResult:
 
 
 def build_model(config: TrainConfig) -> nn.Module:
-    """The network of a configuration, at the dataset's channels and classes."""
+    """The network of a configuration, at the dataset's channels and classes.
+
+    Classifiers get the dataset's ``in_channels`` and ``num_classes`` from the registry (for
+    the paper's model/dataset pairs these are the models' defaults, so those networks are
+    unchanged); segmentation networks keep their own.
+    """
     cfg: dict[str, Any] = {}
+    if not config.segmentation:
+        info = dataset_info(base_dataset(config.dataset))
+        cfg.update(in_channels=info.shape[0], num_classes=info.num_classes)
     if config.widths is not None:
         if config.variant == "bu":
             raise ValueError("widths applies to TD variants only")
@@ -470,6 +519,7 @@ def build_model(config: TrainConfig) -> nn.Module:
 def load_data(config: TrainConfig, device: torch.device) -> Splits:
     """The splits of a configuration (split and subsets seeded by ``config.seed``), on ``device``.
 
+    Classifiers: :func:`tdlib.data.load_splits`, every image blurred with ``config.blur_sigma``.
     Segmentation: the meshes of :func:`tdlib.data.load_mesh_splits` (built with seed 0, the
     validation split drawn with ``config.seed``).
     """
@@ -478,7 +528,8 @@ def load_data(config: TrainConfig, device: torch.device) -> Splits:
                              train_subset=config.train_subset, test_subset=config.test_subset)
     else:
         s = load_splits(base_dataset(config.dataset), seed=config.seed, val_fraction=config.val_fraction,
-                        train_subset=config.train_subset, test_subset=config.test_subset)
+                        train_subset=config.train_subset, test_subset=config.test_subset,
+                        blur_sigma=config.blur_sigma)
     for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
         setattr(s, name, getattr(s, name).to(device))
     return s
@@ -581,6 +632,63 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
         checkpoint.unlink(missing_ok=True)
     return TrainResult(config, pd.DataFrame(rows), pd.DataFrame(curve), test_loss, test_acc, count_parameters(model),
                        device_name(str(dev)), model.eval(), test_iou, test_miou)
+
+
+def evaluate_blur_levels(model: nn.Module, config: TrainConfig, sigmas: Sequence[float],
+                         device: str | torch.device | None = None, batch_size: int = 512) -> pd.DataFrame:
+    """Test one trained classifier on its test images blurred at each sigma (thesis downscale study).
+
+    The test images are those :func:`train` tested on (the same ``test_subset``, drawn with
+    ``config.seed``), in [0, 1], blurred with ``sigma`` (:func:`tdlib.pyramid.blur`, zero
+    padding; 0: unblurred), minus the training mean the model was trained with: the
+    per-pixel mean of the official training images blurred at ``config.blur_sigma`` (nothing
+    for datasets without a pixel mean). Training images are not blurred again: the model is
+    not retrained. The row with ``sigma == config.blur_sigma`` equals :func:`train`'s test
+    evaluation. Scores come from the BatchNorm-folded inference copy, as in :func:`evaluate`.
+
+    Args:
+        model: The trained network (its mode and weights are left as they are).
+        config: The configuration it was trained with (a classification dataset).
+        sigmas: Test blur sigmas in pixels (each >= 0), e.g. :func:`tdlib.pyramid.blur_sigmas`.
+        device: Where to evaluate; default the model's device. A model elsewhere is copied there.
+        batch_size: Evaluation batch size.
+
+    Returns:
+        One row per sigma, in the given order: ``test_sigma``, ``test_loss``, ``test_acc`` and
+        ``pred_counts`` (list of ``num_classes`` ints: test images predicted as each class).
+    """
+    if config.segmentation:
+        raise ValueError(f"evaluate_blur_levels needs a classification dataset, got {config.dataset!r}")
+    sigmas = [float(s) for s in sigmas]
+    for s in sigmas:
+        if not math.isfinite(s) or s < 0:
+            raise ValueError(f"every sigma must be a finite number >= 0 (0: no blur), got {s!r} in {sigmas}")
+    first = next(model.parameters(), None)
+    here = first.device if first is not None else torch.device("cpu")
+    dev = torch.device(device) if device is not None else here
+    if dev != here:
+        model = copy.deepcopy(model).to(dev)
+    name = base_dataset(config.dataset)
+    info = dataset_info(name)
+    # The test images as load_splits makes them for train(), unblurred and without the mean
+    # (train_subset=1: the test subset does not depend on the training subset).
+    raw = load_splits(name, seed=config.seed, val_fraction=0.0, pixel_mean=False, train_subset=1,
+                      test_subset=config.test_subset)
+    mean = pixel_mean_of(load_arrays(name, True)[0], config.blur_sigma) if info.pixel_mean else None
+    y = raw.y_test.to(dev)
+    net = prepare_inference(model)  # once for all sigmas
+    rows = []
+    for sigma in sigmas:
+        # The same steps as load_splits (blur in chunks on the CPU, then the mean), so the row
+        # of the training sigma repeats train()'s test numbers exactly.
+        x = blur_images(raw.x_test.clone(), sigma)
+        if mean is not None:
+            x.sub_(mean)
+        scores = predict(net, x.to(dev), batch_size, fast=True)
+        loss, acc = _loss_and_accuracy(scores, y) if y.shape[0] else (math.nan, math.nan)
+        counts = torch.bincount(scores.argmax(1), minlength=info.num_classes).tolist()
+        rows.append({"test_sigma": sigma, "test_loss": loss, "test_acc": acc, "pred_counts": counts})
+    return pd.DataFrame(rows, columns=["test_sigma", "test_loss", "test_acc", "pred_counts"])
 
 
 def _save_checkpoint(path: Path, config: TrainConfig, epochs_done: int, model: nn.Module,

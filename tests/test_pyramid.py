@@ -20,7 +20,9 @@ from tdlib.pyramid import (
     GaussianBlur,
     InputPyramid,
     Upsample,
+    blur,
     blur_levels,
+    blur_sigmas,
     downscale,
     fourier_bands,
     fourier_highpass,
@@ -172,6 +174,96 @@ def test_blur_levels_doubles_sigma_from_original():
         np.testing.assert_allclose(y.numpy(), ref, atol=1e-10)
     refl = blur_levels(x, 0.6, 2, padding="reflect")
     torch.testing.assert_close(refl[1], gaussian_blur(x, 1.2, "reflect"))
+
+
+def test_blur_levels_defaults_and_not_cascaded():
+    x = _rand(2, 3, 32, 32, seed=6, dtype=torch.float64)
+    levels = blur_levels(x)  # sigma0 0.6, 3 levels, zero padding
+    assert len(levels) == 3
+    for k, y in enumerate(levels):
+        assert torch.equal(y, gaussian_blur(x, 0.6 * 2**k, "zeros"))
+    # Level 2 comes from the original, not from blurring level 1 again (which would be
+    # sigma sqrt(1.2^2 + 2.4^2) in the interior).
+    cascaded = gaussian_blur(levels[1], 2.4, "zeros")
+    assert (levels[2] - cascaded).abs().max() > 1e-3
+    assert len(blur_levels(x, sigma0=1.0, levels=1)) == 1
+    with pytest.raises(ValueError, match="levels"):
+        blur_levels(x, 0.6, 0)
+    with pytest.raises(ValueError, match="sigma"):
+        blur_levels(x, 0.0, 2)
+
+
+def test_blur_sigmas():
+    assert blur_sigmas(1) == (0.0,)
+    assert blur_sigmas(4) == pytest.approx((0.0, 0.6, 1.2, 2.4))
+    assert blur_sigmas(3, sigma0=1.0) == (0.0, 1.0, 2.0)
+    assert all(isinstance(s, float) for s in blur_sigmas(5))
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="levels"):
+            blur_sigmas(bad)
+    with pytest.raises(ValueError, match="sigma"):
+        blur_sigmas(3, sigma0=0.0)
+
+
+def test_blur_zero_is_identity_and_positive_is_gaussian_blur():
+    x = _rand(2, 3, 16, 16, seed=7)
+    assert blur(x, 0) is x and blur(x, 0.0, "reflect") is x
+    assert torch.equal(blur(x, 1.2), gaussian_blur(x, 1.2, "zeros"))
+    assert torch.equal(blur(x, 0.6, "reflect"), gaussian_blur(x, 0.6, "reflect"))
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="sigma"):
+            blur(x, bad)
+    with pytest.raises(ValueError, match="padding"):
+        blur(x, 0.0, "wrap")
+    with pytest.raises(ValueError):
+        blur(x[0], 1.0)
+
+
+#: 2-D frequencies ``(fy, fx)`` in cycles per pixel for the transfer-function test.
+_FREQS = [(0.0, 1 / 32), (1 / 32, 1 / 16), (0.0, 1 / 8), (1 / 16, 1 / 8), (1 / 8, 3 / 16), (0.25, 0.0)]
+
+
+def _measured_gain(sigma: float, blur_sigma: float, fy: float, fx: float, n: int = 64) -> float:
+    """Amplitude of a blurred unit 2-D cosine, fitted in the region the zero padding cannot reach."""
+    v, u = torch.meshgrid(torch.arange(n, dtype=torch.float64), torch.arange(n, dtype=torch.float64),
+                          indexing="ij")
+    arg = 2 * math.pi * (fx * u + fy * v)
+    y = gaussian_blur(torch.cos(arg + 0.3)[None, None], blur_sigma, "zeros")[0, 0]
+    r = math.ceil(3 * max(sigma, blur_sigma))
+    inner = (slice(r, n - r), slice(r, n - r))
+    basis = torch.stack([torch.cos(arg)[inner].flatten(), torch.sin(arg)[inner].flatten()], 1)
+    coef = torch.linalg.lstsq(basis, y[inner].flatten()[:, None]).solution
+    return float(coef.norm())
+
+
+def _analytic_gain(sigma: float, fy: float, fx: float) -> float:
+    """Transfer of a continuous Gaussian: exp(-2 pi^2 sigma^2 |f|^2)."""
+    return math.exp(-2 * math.pi**2 * sigma**2 * (fx**2 + fy**2))
+
+
+#: Gap allowed between the sampled, truncated, renormalised kernel and the continuous transfer:
+#: at sigma 0.6 the sampled kernel's spectrum is periodic, and its alias at f - 1 adds up to
+#: exp(-2 pi^2 0.36 0.75^2) = 0.018 at f = 0.25 cycles/pixel; for sigma >= 1.2 the gap is < 1e-3.
+_GAIN_TOL = 0.025
+
+
+@pytest.mark.parametrize("sigma", [0.6, 1.2, 2.4])
+def test_blur_frequency_response_is_gaussian(sigma):
+    gaps = []
+    for fy, fx in _FREQS:
+        measured = _measured_gain(sigma, sigma, fy, fx)
+        # The fit is exact (to rounding): the DTFT of the sampled kernel on both axes.
+        k = gaussian_kernel1d(sigma, dtype=torch.float64)
+        t = torch.arange(k.numel(), dtype=torch.float64) - (k.numel() - 1) // 2
+        dtft = float((k * torch.cos(2 * math.pi * fy * t)).sum() * (k * torch.cos(2 * math.pi * fx * t)).sum())
+        assert measured == pytest.approx(dtft, abs=1e-6)
+        gaps.append(abs(measured - _analytic_gain(sigma, fy, fx)))
+    assert max(gaps) < _GAIN_TOL, gaps
+    # The test can fail: a blur with twice (or half) the sigma is far off the analytic curve.
+    for wrong in (2 * sigma, sigma / 2):
+        wrong_gaps = [abs(_measured_gain(sigma, wrong, fy, fx) - _analytic_gain(sigma, fy, fx))
+                      for fy, fx in _FREQS]
+        assert max(wrong_gaps) > 4 * _GAIN_TOL, (wrong, wrong_gaps)
 
 
 # ---------------------------------------------------------------------------------------------

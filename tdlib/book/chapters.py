@@ -101,9 +101,37 @@ CHAPTERS: tuple[Chapter, ...] = (
             "paper": {"models": TABLE1_MODELS, "dataset": "mnist", "color_dataset": "cifar10", "image_index": 0},
         },
     ),
-    Chapter("downscale", "Downscale study", filled_by="a later issue: the thesis downscale study (thesis §3.2.1)"),
-    Chapter("fourier", "Fourier filtering and the toy cosine set",
-            filled_by="a later issue: the thesis Fourier filtering and 2-D cosine experiments (thesis §3.2.2-3.2.3)"),
+    Chapter(
+        "downscale", "Downscale study: blurred training and testing", notebook=True, default_profile="smoke",
+        planner="tdlib.experiments.downscale:plan",
+        profiles={
+            # seconds: LeNetFC BU/TD on MNIST and on the toy cosines, 3 levels, tiny subsets
+            "smoke": {"datasets": ["mnist", "toy_cosines"], "models": {"mnist": ["lenetfc"], "toy_cosines": ["lenetfc"]},
+                      "variants": ["bu", "td"], "levels": 3, "sigma0": 0.6, "repeats": 1, "epochs": 1,
+                      "train_subset": 256, "test_subset": 128, "recalibrate_bn": True, "device": None},
+            # about 60-75 min on 2 cores. Basis (bu-vs-td cpu runs, 1 thread, seconds per 1,000 training images and
+            # epoch): LeNetFC BU 0.24 / TD 0.9, NIN-light BU 0.95 / TD 5.3, ResNet32 BU 5 / TD 8.5. Per train sigma
+            # and repeat: LeNetFC 18,000 x 2 epochs ~ 41 s, NIN-light 10,800 x 3 ~ 200 s, ResNet32 4,500 x 4 ~ 243 s,
+            # toy LeNetFC 3,600 x 10 ~ 41 s; x 4 sigmas: ~3,800 s of training plus the tests at 4 sigmas.
+            "cpu": {"datasets": ["mnist", "fashion_mnist", "cifar10", "toy_cosines"],
+                    "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"],
+                               "cifar10": ["resnet32"], "toy_cosines": ["lenetfc"]},
+                    "variants": ["bu", "td"], "levels": 4, "sigma0": 0.6,
+                    "repeats": {"lenetfc": 2, "nin_light": 1, "resnet32": 1},
+                    "epochs": {"toy_cosines": 10, "lenetfc": 2, "nin_light": 3, "resnet32": 4},
+                    "train_subset": {"toy_cosines": None, "lenetfc": 20_000, "nin_light": 12_000, "resnet32": 5_000},
+                    "test_subset": {"resnet32": 1_000}, "recalibrate_bn": True, "device": None},
+            # the Exp. 1 settings on every level: all images, the original epochs, 4 repeats; the sigmas of the
+            # thesis's Figure 3.3 (0, 0.6, 1.2, 2.4); NIN-light also on the toy set, NINext and ResNet32 on CIFAR-10
+            "paper": {"datasets": ["mnist", "fashion_mnist", "cifar10", "toy_cosines"],
+                      "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"],
+                                 "cifar10": ["nin", "resnet32"], "toy_cosines": ["lenetfc", "nin_light"]},
+                      "variants": ["bu", "td"], "levels": 4, "sigma0": 0.6, "repeats": 4, "epochs": None,
+                      "train_subset": None, "test_subset": None, "recalibrate_bn": False, "device": None},
+        },
+    ),
+    Chapter("fourier", "Fourier filtering and progressive growing",
+            filled_by="a later issue: the thesis Fourier filtering and progressive growing (thesis §3.2.3-3.2.4)"),
     Chapter(
         "bu-vs-td", "Experiment 1: bottom-up versus top-down", notebook=True, default_profile="cpu",
         planner="tdlib.experiments.bu_vs_td:plan",

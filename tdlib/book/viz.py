@@ -637,3 +637,165 @@ def draw_mesh_heatmaps(examples: Mapping[str, object], classes: Sequence[str]) -
     axes[0][0].set_title("mesh")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Downscale study (thesis §3.2.1-3.2.2)
+# --------------------------------------------------------------------------------------------
+
+
+def _image(ax: Axes, img: Tensor | np.ndarray) -> None:
+    """A ``(C, H, W)`` image in [0, 1] (grey or RGB), without ticks."""
+    a = np.asarray(img, dtype=float).clip(0, 1)
+    if a.shape[0] == 1:
+        ax.imshow(a[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(a.transpose(1, 2, 0), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def log_spectrum(img: Tensor | np.ndarray) -> np.ndarray:
+    """``log(1 + |F|)`` of an image ``(C, H, W)`` averaged over channels, zero frequency centred ``(H, W)``."""
+    a = np.asarray(img, dtype=float)
+    return np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(a), axes=(-2, -1)))).mean(axis=0)
+
+
+@styled
+def draw_blur_levels(levels: Mapping[str, Sequence[Tensor]], sigmas: Sequence[float]) -> Figure:
+    """The thesis's Figure 3.3: one image per data set at every blur level (row) above its spectrum (row).
+
+    Args:
+        levels: Data set name -> its image blurred at each sigma, each ``(C, H, W)`` in [0, 1].
+        sigmas: The sigmas, in column order (0: the original).
+    """
+    rows = 2 * len(levels)
+    size = min(1.25, (WIDTH - 1.0) / len(sigmas))
+    fig, axes = plt.subplots(rows, len(sigmas), figsize=(WIDTH, rows * (size + 0.12) + 0.3), squeeze=False)
+    for i, (name, imgs) in enumerate(levels.items()):
+        top = log_spectrum(imgs[0]).max()
+        for j, (img, s) in enumerate(zip(imgs, sigmas, strict=True)):
+            _image(axes[2 * i][j], img)
+            axes[2 * i + 1][j].imshow(log_spectrum(img), cmap="magma", vmin=0, vmax=top, interpolation="nearest")
+            axes[2 * i + 1][j].set_xticks([])
+            axes[2 * i + 1][j].set_yticks([])
+            if i == 0:
+                axes[0][j].set_title("original" if s == 0 else f"σ = {s:g}")
+        axes[2 * i][0].set_ylabel(name, fontsize=8)
+        axes[2 * i + 1][0].set_ylabel("log |F|", fontsize=8)
+    fig.tight_layout(h_pad=0.3, w_pad=0.3)
+    return fig
+
+
+@styled
+def draw_matched(matched: pd.DataFrame, datasets: Sequence[str], names: Mapping[str, str]) -> Figure:
+    """The thesis's Figure 3.4: test accuracy at the training sigma, per data set (panel) and network.
+
+    Args:
+        matched: :func:`tdlib.experiments.downscale.matched` rows (``dataset, model, variant, sigma, acc,
+            acc_std``); error bars are one standard deviation over repeats where there are several.
+        datasets: Panels, in order.
+        names: Display names of data sets, models and variants.
+    """
+    fig, axes = plt.subplots(1, len(datasets), figsize=(WIDTH, 2.8), squeeze=False)
+    markers = ["o", "s", "^", "D"]
+    for ax, d in zip(axes[0], datasets, strict=True):
+        sub = matched[matched.dataset == d]
+        for k, model in enumerate(dict.fromkeys(sub.model)):
+            for v in dict.fromkeys(sub.variant):
+                g = sub[(sub.model == model) & (sub.variant == v)].sort_values("sigma")
+                label = f"{names.get(model, model)} {names.get(v, v)}"
+                ax.errorbar(g.sigma, g.acc, yerr=g.acc_std.fillna(0), marker=markers[k % 4], capsize=2,
+                            color=VARIANT_COLORS.get(names.get(v, v), "#555555"), label=label,
+                            linestyle="-" if k == 0 else "--", linewidth=1.2, markersize=4)
+        ax.set_title(names.get(d, d))
+        ax.set_xlabel("σ (train = test)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    handles, labels = _legend_entries(axes)
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), frameon=False)
+    fig.tight_layout(rect=(0, 0.08 + 0.06 * ((len(labels) - 1) // 4), 1, 1))
+    return fig
+
+
+@styled
+def draw_matrices(matrices: Sequence[tuple[str, pd.DataFrame, pd.DataFrame]]) -> Figure:
+    """The thesis's Figure 3.5 as heatmaps: per network (row) BU, TD and TD - BU over train x test sigma.
+
+    Args:
+        matrices: ``(title, bu, td)`` per row; ``bu`` and ``td`` are accuracy matrices (%) indexed by
+            train sigma (rows) and test sigma (columns), as :func:`tdlib.experiments.downscale.matrix`.
+    """
+    import seaborn as sns
+
+    n = len(matrices)
+    fig, axes = plt.subplots(n, 3, figsize=(WIDTH, 2.3 * n + 0.2), squeeze=False)
+    for i, (title, bu, td) in enumerate(matrices):
+        diff = td - bu
+        lim = max(1.0, float(np.nanmax(np.abs(diff.to_numpy())))) if diff.size else 1.0
+        for j, (m, name) in enumerate(((bu, "BU"), (td, "TD"), (diff, "TD − BU"))):
+            ax = axes[i][j]
+            kw = (dict(cmap="RdBu", center=0, vmin=-lim, vmax=lim, fmt="+.1f") if j == 2 else
+                  dict(cmap="viridis", vmin=0, vmax=100, fmt=".1f"))
+            sns.heatmap(m, annot=True, annot_kws={"fontsize": 7.5}, cbar=False, ax=ax, square=True, **kw)
+            ax.set_title(f"{title}: {name}", fontsize=9)
+            ax.set_xlabel("test σ" if i == n - 1 else "")
+            ax.set_ylabel("train σ" if j == 0 else "")
+            ax.set_xticklabels([f"{float(t.get_text()):g}" for t in ax.get_xticklabels()], rotation=0)
+            ax.set_yticklabels([f"{float(t.get_text()):g}" for t in ax.get_yticklabels()], rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def draw_toy_examples(images: np.ndarray | Tensor, labels: np.ndarray | Tensor, frequencies: Sequence[int],
+                      per_class: int = 6) -> Figure:
+    """The thesis's Figure 3.6: ``per_class`` images of each toy class (rows: classes).
+
+    Args:
+        images: ``(N, 1, H, W)`` in [0, 1].
+        labels: ``(N,)`` classes.
+        frequencies: Cycles per image of each class.
+    """
+    imgs, labs = np.asarray(images), np.asarray(labels)
+    n = len(frequencies)
+    size = min(1.0, (WIDTH - 1.2) / per_class)
+    fig, axes = plt.subplots(n, per_class, figsize=(per_class * size + 1.2, n * size + 0.2), squeeze=False)
+    for k, f in enumerate(frequencies):
+        picks = np.flatnonzero(labs == k)[:: max(1, (labs == k).sum() // per_class)][:per_class]
+        for j, idx in enumerate(picks):
+            _image(axes[k][j], imgs[idx])
+        axes[k][0].set_ylabel(f"class {k}\nf = {f}", fontsize=8)
+    fig.tight_layout(h_pad=0.2, w_pad=0.2)
+    return fig
+
+
+@styled
+def draw_prediction_shares(shares: pd.DataFrame, class_names: Sequence[str], names: Mapping[str, str]) -> Figure:
+    """Where predictions go as the test blur grows: stacked predicted-class shares (%) per test sigma.
+
+    Args:
+        shares: :func:`tdlib.experiments.downscale.prediction_shares` rows (``model, variant, test_sigma,
+            predicted, share``); one panel per (model, variant).
+        class_names: Legend names of the classes.
+        names: Display names of models and variants.
+    """
+    panels = list(dict.fromkeys(zip(shares.model, shares.variant, strict=True)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 2.9), squeeze=False, sharey=True)
+    colors = plt.get_cmap("tab10").colors
+    for ax, (model, v) in zip(axes[0], panels, strict=True):
+        g = shares[(shares.model == model) & (shares.variant == v)]
+        wide = g.pivot_table(index="test_sigma", columns="predicted", values="share").fillna(0)
+        bottom = np.zeros(len(wide))
+        x = np.arange(len(wide))
+        for k in wide.columns:
+            ax.bar(x, wide[k], bottom=bottom, color=colors[int(k) % 10], label=class_names[int(k)], width=0.7)
+            bottom += wide[k].to_numpy()
+        ax.set_xticks(x, [f"{s:g}" for s in wide.index])
+        ax.set_xlabel("test σ")
+        ax.set_title(f"{names.get(model, model)} {names.get(v, v)}")
+    axes[0][0].set_ylabel("predicted as (% of test images)")
+    handles, labels = _legend_entries(axes)
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig

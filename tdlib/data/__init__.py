@@ -1,15 +1,17 @@
 """Datasets, splits, augmentation and batching, as in the original Keras code.
 
 Modules: :mod:`~tdlib.data.sources` (the registry, local folders, mirrors and downloads),
-:mod:`~tdlib.data.splits` (tensors, subsets, validation split, pixel mean),
-:mod:`~tdlib.data.augment` (CIFAR-10 shifts and flips), :mod:`~tdlib.data.batching` and
+:mod:`~tdlib.data.splits` (tensors, the optional blur, subsets, validation split, pixel
+mean), :mod:`~tdlib.data.augment` (CIFAR-10 shifts and flips), :mod:`~tdlib.data.batching`,
 :mod:`~tdlib.data.mesh` (Experiment 3's 2x2 Fashion-MNIST segmentation meshes, their
-per-pixel labels and class weights).
+per-pixel labels and class weights) and :mod:`~tdlib.data.toy` (the thesis' toy set of
+2-D cosines, registered as ``toy_cosines``; generated, no files).
 
 Images leave :func:`load_arrays` as uint8 ``(N, H, W, C)`` NumPy arrays in the
 official order. :func:`load_splits` turns them into float32 ``(N, C, H, W)``
-tensors in [0, 1], optionally minus the per-pixel training mean, with the
-original's non-stratified random validation split. :class:`ShiftFlip` is the
+tensors in [0, 1], optionally blurred (the thesis downscale study) and minus the
+per-pixel training mean, with the original's non-stratified random validation
+split (stratified for ``toy_cosines``). :class:`ShiftFlip` is the
 CIFAR-10 "aug" augmentation (Keras ``ImageDataGenerator`` with shift 0.1 and
 horizontal flips) on whole batches, and :func:`iterate_batches` is Keras
 ``fit`` batching.
@@ -44,17 +46,20 @@ from .sources import (
     load_arrays,
     mirror_dirs,
 )
-from .splits import Splits, load_splits, validation_indices
+from .splits import Splits, blur_images, load_splits, stratified_validation_indices, validation_indices
+from .toy import TOY_FREQUENCIES, toy_cosines, toy_cosines_split
 
 __all__ = [
     "BACKGROUND",
     "DATASETS",
     "IGNORE",
     "MESH_INFO",
+    "TOY_FREQUENCIES",
     "DatasetInfo",
     "DatasetNotFoundError",
     "ShiftFlip",
     "Splits",
+    "blur_images",
     "class_weights",
     "dataset_info",
     "dataset_root",
@@ -66,7 +71,10 @@ __all__ = [
     "mirror_dirs",
     "pixel_labels",
     "shift_flip",
+    "stratified_validation_indices",
     "tile_meshes",
+    "toy_cosines",
+    "toy_cosines_split",
     "translate",
     "validation_indices",
 ]

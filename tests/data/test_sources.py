@@ -63,10 +63,14 @@ def test_mirror_dirs_order(monkeypatch, tmp_path):
 
 
 def test_registry():
-    assert set(DATASETS) == {"mnist", "fashion_mnist", "cifar10", "imagenette"}
+    assert set(DATASETS) == {"mnist", "fashion_mnist", "cifar10", "imagenette", "toy_cosines"}
     for name, info in DATASETS.items():
         assert info.name == name
-        assert info.num_classes == len(info.classes) == 10
+        assert info.num_classes == len(info.classes) == (5 if name == "toy_cosines" else 10)
+        assert info.stratified_val == (name == "toy_cosines")
+    toy = DATASETS["toy_cosines"]
+    assert (toy.shape, toy.pixel_mean, toy.num_train, toy.num_test) == ((1, 32, 32), False, 4000, 1000)
+    assert toy.classes == ("0 (f=0)", "1 (f=1)", "2 (f=2)", "3 (f=4)", "4 (f=8)")
     assert DATASETS["cifar10"].shape == (3, 32, 32) and DATASETS["cifar10"].pixel_mean
     assert DATASETS["mnist"].shape == (1, 28, 28) and not DATASETS["mnist"].pixel_mean
     assert not DATASETS["fashion_mnist"].pixel_mean and DATASETS["imagenette"].pixel_mean

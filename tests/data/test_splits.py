@@ -126,3 +126,102 @@ def test_pixel_mean_is_computed_once_per_process():
     y = x.copy()
     y[25] = 255 - y[25]  # other images (the middle one differs): their own mean
     assert not torch.equal(splits.pixel_mean_of(y), expected) and len(splits._MEANS) == before + 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Stratified split, stratified subsets, blur
+# ---------------------------------------------------------------------------------------------
+
+
+def test_stratified_validation_indices():
+    from tdlib.data import stratified_validation_indices
+
+    y = np.repeat(np.arange(4), [500, 300, 150, 51])  # unbalanced, N = 1001
+    rng = np.random.default_rng(0)
+    y = y[rng.permutation(len(y))]
+    train, val = stratified_validation_indices(y, 0.1, seed=3)
+    assert len(val) == math.ceil(round(0.1 * len(y), 9)) == 101
+    assert len(np.intersect1d(train, val)) == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(len(y)))
+    counts = np.bincount(y[val], minlength=4)
+    assert (np.abs(counts - 0.1 * np.bincount(y)) <= 1).all(), counts
+    assert train.dtype == val.dtype == np.int64
+    again = stratified_validation_indices(torch.from_numpy(y), 0.1, seed=3)
+    np.testing.assert_array_equal(again[0], train)
+    np.testing.assert_array_equal(again[1], val)
+    other = stratified_validation_indices(y, 0.1, seed=4)[1]
+    assert not np.array_equal(np.sort(val), np.sort(other))
+    assert len(stratified_validation_indices(y, 0.0, seed=0)[1]) == 0
+    with pytest.raises(ValueError, match="fraction"):
+        stratified_validation_indices(y, 1.0, seed=0)
+    with pytest.raises(ValueError, match="labels"):
+        stratified_validation_indices(np.zeros((3, 2), dtype=np.int64), 0.1, seed=0)
+
+
+def _fake_dataset(monkeypatch, n_train=120, n_test=40):
+    """Random uint8 'cifar10' stand-ins (pixel mean on), returned by a patched load_arrays."""
+    from tdlib.data import splits
+
+    rng = np.random.default_rng(7)
+    arrays = {True: (rng.integers(0, 256, (n_train, 8, 8, 3), dtype=np.uint8), rng.integers(0, 10, n_train)),
+              False: (rng.integers(0, 256, (n_test, 8, 8, 3), dtype=np.uint8), rng.integers(0, 10, n_test))}
+    monkeypatch.setattr(splits, "load_arrays", lambda name, train, **kw: arrays[train])
+    return arrays
+
+
+def _blurred(x: np.ndarray, sigma: float) -> torch.Tensor:
+    from tdlib.pyramid import blur
+
+    t = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float64) / 255)
+    return blur(t, sigma, "zeros")
+
+
+def test_pixel_mean_of_blurred_images_is_the_blurred_mean():
+    from tdlib.data import splits
+
+    x = np.random.default_rng(1).integers(0, 256, size=(64, 8, 8, 3), dtype=np.uint8)
+    for sigma in (0.6, 1.2):
+        ref = _blurred(x, sigma).mean(0)
+        torch.testing.assert_close(splits.pixel_mean_of(x, sigma), ref.float(), atol=1e-6, rtol=0)
+    assert torch.equal(splits.pixel_mean_of(x, 0.0), splits.pixel_mean_of(x))
+
+
+def test_load_splits_blurs_every_image_before_the_mean(monkeypatch):
+    arrays = _fake_dataset(monkeypatch)
+    sigma = 1.2
+    s = load_splits("cifar10", seed=1, train_subset=60, test_subset=20, blur_sigma=sigma)
+    plain = load_splits("cifar10", seed=1, train_subset=60, test_subset=20)
+    assert s.blur_sigma == sigma and plain.blur_sigma == 0.0
+    # The mean is that of ALL official training images, blurred (not of the subset).
+    x_tr, x_te = arrays[True][0], arrays[False][0]
+    torch.testing.assert_close(s.mean, _blurred(x_tr, sigma).mean(0).float(), atol=1e-6, rtol=0)
+    # Same images and labels as without blur, each one blurred.
+    assert torch.equal(s.y_train, plain.y_train) and torch.equal(s.y_test, plain.y_test)
+    for blurred, unblurred in ((s.x_train, plain.x_train), (s.x_val, plain.x_val), (s.x_test, plain.x_test)):
+        ref = _blurred(((unblurred + plain.mean).numpy().transpose(0, 2, 3, 1) * 255).round().astype(np.uint8),
+                       sigma)
+        torch.testing.assert_close(blurred + s.mean, ref.float(), atol=1e-5, rtol=0)
+    assert not torch.allclose(s.x_test + s.mean, plain.x_test + plain.mean, atol=1e-2)
+    full = load_splits("cifar10", seed=1, val_fraction=0.0, test_subset=None, blur_sigma=sigma)
+    torch.testing.assert_close(full.x_test + full.mean, _blurred(x_te, sigma).float(), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="blur_sigma"):
+        load_splits("cifar10", blur_sigma=-1.0)
+
+
+def test_blur_images_in_chunks(monkeypatch):
+    from tdlib.data import blur_images, splits
+    from tdlib.pyramid import gaussian_blur
+
+    monkeypatch.setattr(splits, "BLUR_CHUNK", 7)
+    x = torch.rand(30, 2, 9, 9, generator=torch.Generator().manual_seed(0))
+    ref = gaussian_blur(x, 0.6, "zeros")
+    out = blur_images(x, 0.6)
+    assert out is x
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+    y = torch.rand(3, 1, 4, 4)
+    assert torch.equal(blur_images(y.clone(), 0.0), y)
+    assert blur_images(torch.zeros(0, 1, 4, 4), 1.0).shape == (0, 1, 4, 4)
+    with pytest.raises(ValueError, match="blur_sigma"):
+        blur_images(y, -0.5)
+    with pytest.raises(ValueError, match="floating-point"):
+        blur_images(torch.zeros(2, 4, 4), 1.0)
