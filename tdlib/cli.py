@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -82,47 +86,47 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0 if bool(df.ours_eq_code.all()) else 1
 
 
+def _gradcam_text(df: pd.DataFrame) -> str:
+    cols = ["model", "variant", "weights", "layer", "paper", "resolution", "images", "seconds", "images_per_s"]
+    first = df.iloc[0]
+    return (df[cols].to_string(index=False, float_format=lambda v: f"{v:,.2f}")
+            + f"\nGrad-CAM style {first['style']}, device {first.device}, threads {first.threads}; "
+            "images/s = images explained per second at that layer (one forward and backward pass per batch)")
+
+
+def _attacks_text(df: pd.DataFrame) -> str:
+    total = df.groupby(["model", "variant"]).seconds.sum()
+    return (df.to_string(index=False, float_format=lambda v: f"{v:,.2f}")
+            + "\ntotal seconds per network: " + ", ".join(f"{m} {v}: {t:,.0f}" for (m, v), t in total.items()))
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import SEG_MODELS, format_bench, run_attack_bench, run_bench, run_gradcam_bench
 
+    text: Callable[[pd.DataFrame], str] = format_bench
     if args.gradcam:
         n = 10_000 if args.images is None else args.images
         df = run_gradcam_bench(args.models or ["nin_light"], args.variants, images=n, style=args.style,
                                device=args.device)
-        if args.csv:
-            df.to_csv(sys.stdout, index=False)
-        else:
-            cols = ["model", "variant", "weights", "layer", "paper", "resolution", "images", "seconds", "images_per_s"]
-            print(df[cols].to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
-            first = df.iloc[0]
-            print(f"Grad-CAM style {first['style']}, device {first.device}, threads {first.threads}; "
-                  "images/s = images explained per second at that layer (one forward and backward pass per batch)")
-        return 0
-    if args.attacks:
+        text = _gradcam_text
+    elif args.attacks:
         n = 1000 if args.images is None else args.images
         df = run_attack_bench(args.models or ["lenetfc"], args.variants, images=n, repeats=args.repeats,
                               device=args.device)
-        if args.csv:
-            df.to_csv(sys.stdout, index=False)
-        else:
-            print(df.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
-            total = df.groupby(["model", "variant"]).seconds.sum()
-            print("total seconds per network: " + ", ".join(f"{m} {v}: {t:,.0f}" for (m, v), t in total.items()))
-        return 0
-    if args.segmentation:
-        models, variants = list(args.models or SEG_MODELS), ["bu"]
+        text = _attacks_text
     else:
-        models, variants = args.models or ["lenetfc", "nin_light"], args.variants
-    infer_batch = args.infer_batch or (args.train_batch if args.segmentation else 512)
-    df = run_bench(
-        models=models, variants=variants, modes=args.modes, device=args.device,
-        train_batch=args.train_batch, infer_batch=infer_batch, min_seconds=args.seconds,
-        optimized=not args.plain,
-    )
+        if args.segmentation:
+            models, variants = list(args.models or SEG_MODELS), ["bu"]
+        else:
+            models, variants = args.models or ["lenetfc", "nin_light"], args.variants
+        infer_batch = args.infer_batch or (args.train_batch if args.segmentation else 512)
+        df = run_bench(models=models, variants=variants, modes=args.modes, device=args.device,
+                       train_batch=args.train_batch, infer_batch=infer_batch, min_seconds=args.seconds,
+                       optimized=not args.plain)
     if args.csv:
         df.to_csv(sys.stdout, index=False)
     else:
-        print(format_bench(df))
+        print(text(df))
     return 0
 
 

@@ -106,7 +106,8 @@ CHAPTERS: tuple[Chapter, ...] = (
         planner="tdlib.experiments.downscale:plan",
         profiles={
             # seconds: LeNetFC BU/TD on MNIST and on the toy cosines, 3 levels, tiny subsets
-            "smoke": {"datasets": ["mnist", "toy_cosines"], "models": {"mnist": ["lenetfc"], "toy_cosines": ["lenetfc"]},
+            "smoke": {"datasets": ["mnist", "toy_cosines"],
+                      "models": {"mnist": ["lenetfc"], "toy_cosines": ["lenetfc"]},
                       "variants": ["bu", "td"], "levels": 3, "sigma0": 0.6, "repeats": 1, "epochs": 1,
                       "train_subset": 256, "test_subset": 128, "recalibrate_bn": True, "device": None},
             # about 60-75 min on 2 cores. Basis (bu-vs-td cpu runs, 1 thread, seconds per 1,000 training images and

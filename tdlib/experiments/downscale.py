@@ -139,7 +139,8 @@ def grid_table(settings: Mapping[str, Any]) -> pd.DataFrame:
         pool = info.num_train if c.train_subset is None else min(c.train_subset, info.num_train)
         row = rows.setdefault((c.dataset, c.model), {
             "dataset": DATASET_NAMES.get(c.dataset, c.dataset), "model": MODEL_NAMES.get(c.model, c.model),
-            "variants": [], "train_sigmas": [], "repeats": 0, "epochs": {}, "train_images": pool - round(c.val_fraction * pool),
+            "variants": [], "train_sigmas": [], "repeats": 0, "epochs": {},
+            "train_images": pool - round(c.val_fraction * pool),
             "test_images": info.num_test if c.test_subset is None else min(c.test_subset, info.num_test)})
         row["variants"] = list(dict.fromkeys([*row["variants"], VARIANT_NAMES.get(c.variant, c.variant)]))
         row["train_sigmas"] = sorted(set(row["train_sigmas"]) | {c.blur_sigma})
@@ -190,7 +191,8 @@ def table(entries: Sequence[results.Entry]) -> pd.DataFrame:
                          "train_sigma": float(c.get("blur_sigma", 0.0)), "test_sigma": float(t["test_sigma"]),
                          "acc": 100 * float(t["test_acc"]), "loss": float(t["test_loss"]),
                          "pred_share": list(counts / counts.sum()), "seconds_per_epoch": s["seconds_per_epoch"],
-                         "epochs": c["epochs"], "train_subset": c.get("train_subset"), "profile": e.provenance["profile"]})
+                         "epochs": c["epochs"], "train_subset": c.get("train_subset"),
+                         "profile": e.provenance["profile"]})
     return pd.DataFrame(rows)
 
 
@@ -209,7 +211,8 @@ def matched(df: pd.DataFrame) -> pd.DataFrame:
     out = (diag.groupby(_CELL + ["train_sigma"], sort=False).acc.agg(["mean", "std", "count"]).reset_index()
            .rename(columns={"train_sigma": "sigma", "mean": "acc", "std": "acc_std", "count": "repeats"}))
     base = out[out.sigma == 0].set_index(_CELL).acc
-    out["loss_from_original"] = [base.get(tuple(r), np.nan) - a for r, a in zip(out[_CELL].values, out.acc, strict=True)]
+    out["loss_from_original"] = [base.get(tuple(r), np.nan) - a
+                                 for r, a in zip(out[_CELL].values, out.acc, strict=True)]
     return out
 
 
@@ -356,9 +359,10 @@ def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
         cifar = top[top.dataset.isin(["cifar10", "cifar10_aug"])]
         for r in cifar.itertuples():
             ref = THESIS_CIFAR.get(r.model)
+            thesis = (f" (thesis: {ref[1]:g} from {ref[0]:g} %, gap {r.loss_from_original - ref[1]:+.1f})"
+                      if ref else "")
             diff_parts.append(f"{_name(r.dataset, r.model, r.variant)} at sigma {r.sigma:g}: {r.acc:.1f} %, loss "
-                              f"{r.loss_from_original:+.1f}" + (f" (thesis: {ref[1]:g} from {ref[0]:g} %, gap "
-                                                                f"{r.loss_from_original - ref[1]:+.1f})" if ref else ""))
+                              f"{r.loss_from_original:+.1f}{thesis}")
     add("downscale-difficulty", "thesis §3.2.1, Fig. 3.4",
         "The matched-scale loss grows with the data set's difficulty (CIFAR-10: ResNet ~10 points from 87.7 %, "
         "NIN ~15 from 89.4 %).", "ResNet ~10 points from 87.7 %; NIN ~15 from 89.4 % (CIFAR-10, largest sigma)",

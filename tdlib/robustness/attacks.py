@@ -269,9 +269,10 @@ class Pointwise(Attack):
         start = self.init.run(clf, x, y, generator)
         adv = start.adversarials.clone()
         ok = start.success.nonzero().view(-1)
+        success = start.success.clone()
         if ok.numel():
             adv[ok] = self.sparsify(clf, x[ok], y[ok], adv[ok], generator)
-        success = start.success & (clf.predict(adv) != y)
+            success[ok] = clf.predict(adv[ok]) != y[ok]
         return AttackOutput(torch.where(success.view(-1, 1, 1, 1), adv, x), success)
 
     def sparsify(self, clf: Classifier, x: Tensor, y: Tensor, adv: Tensor, generator: torch.Generator) -> Tensor:
@@ -282,52 +283,55 @@ class Pointwise(Attack):
         def adversarial(rows: Tensor, flat: Tensor) -> Tensor:
             return clf.predict(flat.view(-1, *shape)) != y[rows]
 
-        # Phase 1: a sample that reset nothing in a pass would reset nothing again: drop it.
-        rows = torch.arange(x.shape[0], device=x.device)
-        for _ in range(self.max_passes):
-            if rows.numel() == 0:
-                break
-            order, lengths = _visiting_order(xf[rows], af[rows], 1e-8, generator)
-            reset = torch.zeros(len(rows), dtype=torch.bool, device=x.device)
-            for i in range(order.shape[1]):
-                k = (lengths > i).nonzero().view(-1)
-                r, c = rows[k], order[k, i]
-                cand = af[r].clone()
-                cand[torch.arange(len(k)), c] = xf[r, c]
-                hit = adversarial(r, cand)
-                af[r[hit], c[hit]] = xf[r[hit], c[hit]]
-                reset[k[hit]] = True
-            rows = rows[reset]
+        def reset(r: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+            """Phase 1 at elements ``c`` of samples ``r``: back to clean where the image stays adversarial."""
+            cand = af[r].clone()
+            cand[torch.arange(len(r)), c] = xf[r, c]
+            hit = adversarial(r, cand)
+            af[r[hit], c[hit]] = xf[r[hit], c[hit]]
+            return hit, cand
 
-        # Phase 2, with the same rule for samples that improved nothing.
-        rows = torch.arange(x.shape[0], device=x.device)
+        def reset_or_search(r: Tensor, c: Tensor) -> Tensor:
+            """Phase 2: reset as phase 1, else binary-search the value between adversarial and clean."""
+            old = af[r, c].clone()
+            hit, cand = reset(r, c)
+            improved = hit.clone()
+            miss = (~hit).nonzero().view(-1)
+            if miss.numel():
+                r2, c2, cand2 = r[miss], c[miss], cand[miss]
+                good, bad = old[miss], xf[r2, c2]  # adversarial / not adversarial values
+                for _ in range(self.search_steps):
+                    mid = (good + bad) / 2
+                    cand2[torch.arange(len(miss)), c2] = mid
+                    ok = adversarial(r2, cand2)
+                    good, bad = torch.where(ok, mid, good), torch.where(ok, bad, mid)
+                af[r2, c2] = good
+                improved[miss] = good != old[miss]
+            return improved
+
+        # A sample that improved nothing in a pass would improve nothing again: each phase drops it.
+        self._passes(xf, af, 1e-8, generator, lambda r, c: reset(r, c)[0])
+        self._passes(xf, af, 1e-12, generator, reset_or_search)
+        return af.view_as(x)
+
+    def _passes(self, xf: Tensor, af: Tensor, tol: float, generator: torch.Generator,
+                visit: Callable[[Tensor, Tensor], Tensor]) -> None:
+        """Passes over the changed elements of ``af`` (vs ``xf``, both ``(N, D)``) in random order.
+
+        ``visit(rows, elements)`` changes ``af`` at one element per sample and returns which
+        samples improved; a pass visits each sample's changed elements, and samples that
+        improved nothing leave the next pass (at most ``max_passes``).
+        """
+        rows = torch.arange(xf.shape[0], device=xf.device)
         for _ in range(self.max_passes):
             if rows.numel() == 0:
                 break
-            order, lengths = _visiting_order(xf[rows], af[rows], 1e-12, generator)
-            improved = torch.zeros(len(rows), dtype=torch.bool, device=x.device)
+            order, lengths = _visiting_order(xf[rows], af[rows], tol, generator)
+            improved = torch.zeros(len(rows), dtype=torch.bool, device=xf.device)
             for i in range(order.shape[1]):
                 k = (lengths > i).nonzero().view(-1)
-                r, c = rows[k], order[k, i]
-                old, clean = af[r, c].clone(), xf[r, c]
-                cand = af[r].clone()
-                cand[torch.arange(len(k)), c] = clean
-                hit = adversarial(r, cand)
-                af[r[hit], c[hit]] = clean[hit]
-                improved[k[hit]] = True
-                miss = (~hit).nonzero().view(-1)
-                if miss.numel():
-                    r2, c2, cand2 = r[miss], c[miss], cand[miss]
-                    good, bad = old[miss], clean[miss]  # adversarial / not adversarial values
-                    for _ in range(self.search_steps):
-                        mid = (good + bad) / 2
-                        cand2[torch.arange(len(miss)), c2] = mid
-                        ok = adversarial(r2, cand2)
-                        good, bad = torch.where(ok, mid, good), torch.where(ok, bad, mid)
-                    af[r2, c2] = good
-                    improved[k[miss]] |= good != old[miss]
+                improved[k] |= visit(rows[k], order[k, i])
             rows = rows[improved]
-        return af.view_as(x)
 
 
 def _visiting_order(x: Tensor, adv: Tensor, tol: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:

@@ -1,4 +1,4 @@
-"""tdlib.experiments.downscale: the grid per profile, the matrices, the claims' verdicts, a tiny run through the cache."""
+"""tdlib.experiments.downscale: the grid per profile, the matrices, the claims' verdicts, a tiny cached run."""
 
 import itertools
 
@@ -39,7 +39,8 @@ def test_profiles_expand_to_the_expected_cells():
     assert all(c.epochs == 2 and c.train_subset == 20_000 for c in lenet) and {c.seed for c in lenet} == {0, 1}
     paper = exp.cell_configs(settings("downscale", "paper"))
     assert all(c.train_subset is None and not c.recalibrate_bn for c in paper)
-    assert {(c.dataset, c.model) for c in paper} >= {("cifar10", "nin"), ("cifar10", "resnet32"), ("mnist", "nin_light")}
+    cells = {(c.dataset, c.model) for c in paper}
+    assert cells >= {("cifar10", "nin"), ("cifar10", "resnet32"), ("mnist", "nin_light")}
     # the plan's keys carry the test sigmas, so a grid with other test levels is a different cell
     key = exp.plan(settings("downscale", "cpu"))[0][1]
     assert key["test_sigmas"] == [0.0, 0.6, 1.2, 2.4] and "blur_sigma" not in key  # 0 is left out, as in Exp. 1's keys
