@@ -31,6 +31,7 @@ from torch import Tensor
 
 from ..book import results
 from ..book.chapters import Plan
+from ..book.claims import COLUMNS, UNMEASURED, Claim, ratio_verdict, row
 from ..data import dataset_info, load_arrays
 from ..pyramid import blur, blur_sigmas
 from ..train import TrainConfig, base_dataset, evaluate_blur_levels, train
@@ -280,13 +281,26 @@ def prediction_shares(df: pd.DataFrame, dataset: str = TOY, train_sigma: float =
 # Claims and verdicts
 # --------------------------------------------------------------------------------------------
 
-HOLDS, PARTLY, FAILS, UNMEASURED = "holds", "partly", "does not hold", "not measured at this profile"
-
-
-def _ratio_verdict(hits: int, total: int) -> str:
-    if total == 0:
-        return UNMEASURED
-    return HOLDS if hits == total else FAILS if hits <= total / 2 else PARTLY
+_MATRICES, _TOY = "Figure 3.5: the whole train × test matrices", "The toy cosine set"
+#: The thesis's claims that this chapter tests (experiments.md §10, items 11 and 12).
+CLAIMS: dict[str, Claim] = {c.id: c for c in (
+    Claim("downscale-matched", CHAPTER, "Figure 3.4: matched train and test scales", "thesis §3.2.1, Fig. 3.4",
+          "At matched train/test scales the loss of accuracy is small and grows with sigma.",
+          "only minimal loss, growing higher for increased sigma"),
+    Claim("downscale-difficulty", CHAPTER, "Figure 3.4: matched train and test scales", "thesis §3.2.1, Fig. 3.4",
+          "The matched-scale loss grows with the data set's difficulty.",
+          "higher for F-MNIST and especially CIFAR-10: ResNet ~10 points from 87.7 %, NIN ~15 from 89.4 %"),
+    Claim("downscale-asymmetry", CHAPTER, _MATRICES, "thesis §3.2.1, Fig. 3.5",
+          "Cross-scale generalisation is hard and asymmetric: trained blurred, tested sharper is worse than the "
+          "reverse.", "lower when trained on low and tested on a higher scale than vice versa"),
+    Claim("downscale-td-mismatch", CHAPTER, _MATRICES, "thesis §3.2.1",
+          "TD networks beat BU under a train/test scale mismatch.",
+          "enhanced performance compared to the BU baselines when there was a mismatch"),
+    Claim("toy-bu-td", CHAPTER, _TOY, "thesis §3.2.2", "On the toy cosine set BU and TD show no major difference.",
+          "didn't reveal any major differences between the networks"),
+    Claim("toy-drift", CHAPTER, _TOY, "thesis §3.2.2", "With more blur, predictions drift to the DC class (class 0).",
+          "predictions gradually moving to the DC class with more blurring"),
+)}
 
 
 def _name(dataset: str, model: str, variant: str | None = None) -> str:
@@ -294,36 +308,11 @@ def _name(dataset: str, model: str, variant: str | None = None) -> str:
     return out + (f" {VARIANT_NAMES.get(variant, variant)}" if variant else "")
 
 
-def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
-    """The thesis's claims of §3.2.1-3.2.2, each with a computed verdict and the numbers it rests on.
-
-    Columns: ``id, source, claim, thesis, verdict, measured, profile``. Verdicts:
-
-    * ``downscale-matched``: at matched scales the loss from sigma 0 is little (<= :data:`LITTLE_LOSS`
-      points at the first blur level) and grows with sigma (the largest sigma loses at least as
-      much as the first level), per non-toy network.
-    * ``downscale-difficulty``: the loss at the largest sigma grows with the data set's difficulty
-      (MNIST < F-MNIST < CIFAR-10, per model family and variant where several data sets exist),
-      and the CIFAR-10 loss beside the thesis's 10 (ResNet) / 15 (NIN) points.
-    * ``downscale-asymmetry``: trained blurred / tested sharper is worse than the reverse, per network.
-    * ``downscale-td-mismatch``: TD beats BU under a train/test mismatch (mean over off-diagonal cells).
-    * ``toy-bu-td``: on the toy set BU and TD differ little (mean |TD - BU| over the matrix
-      <= :data:`NO_MAJOR_DIFFERENCE` points).
-    * ``toy-drift``: as test blur grows, predictions drift to the DC class (class 0's predicted share
-      at the largest test sigma above its share at sigma 0, for networks trained at sigma 0).
-    """
-    at = sorted(set(df.profile)) if "profile" in df and len(df) else [profile]
-    prof = "/".join(at)
-    real = df[df.dataset != TOY]
-    toy = df[df.dataset == TOY]
-    out = []
-
-    def add(cid: str, source: str, claim: str, thesis: str, verdict: str, measured: str) -> None:
-        out.append({"id": cid, "source": source, "claim": claim, "thesis": thesis, "verdict": verdict,
-                    "measured": measured, "profile": prof if verdict != UNMEASURED else profile})
-
-    m = matched(real) if len(real) else pd.DataFrame(columns=_CELL + ["sigma", "acc", "loss_from_original"])
+def _matched_claims(m: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """``downscale-matched`` and ``downscale-difficulty`` from the matched-scale table."""
     nets = list(m.groupby(_CELL, sort=False)) if len(m) else []
+    if not nets:
+        return {}
     little, grows, parts = 0, 0, []
     for (d, mo, v), g in nets:
         g = g.sort_values("sigma")
@@ -331,109 +320,112 @@ def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
         little += first <= LITTLE_LOSS
         grows += last >= first
         parts.append(f"{_name(d, mo, v)} {first:+.1f} / {last:+.1f}")
-    if nets:
-        hits = min(little, grows)
-        add("downscale-matched", "thesis §3.2.1, Fig. 3.4",
-            "At matched train/test scales the loss is small and grows with sigma.",
-            "only minimal loss, growing higher for increased sigma",
-            _ratio_verdict(hits, len(nets)),
-            f"loss from sigma 0 at the first / largest sigma (points): {'; '.join(parts)}; little (<= {LITTLE_LOSS:g}) "
-            f"in {little} of {len(nets)}, grows in {grows} of {len(nets)}")
-    else:
-        add("downscale-matched", "thesis §3.2.1, Fig. 3.4", "At matched train/test scales the loss is small and "
-            "grows with sigma.", "only minimal loss, growing higher for increased sigma", UNMEASURED, "")
-
+    out = {"downscale-matched": (
+        ratio_verdict(min(little, grows), len(nets)),
+        f"loss from sigma 0 at the first / largest sigma (points): {'; '.join(parts)}; little (<= {LITTLE_LOSS:g}) "
+        f"in {little} of {len(nets)}, grows in {grows} of {len(nets)}")}
+    top = m[m.sigma == m.sigma.max()]
     diff_parts, ordered, groups = [], 0, 0
-    if nets:
-        top = m[m.sigma == m.sigma.max()]
-        for v, g in top.groupby("variant", sort=False):
-            g = g[g.dataset.isin(DIFFICULTY)]
-            losses = g.groupby("dataset").loss_from_original.mean()
-            present = [d for d in DIFFICULTY if d in losses.index]
-            if len(present) >= 2:
-                groups += 1
-                seq = [losses[d] for d in present]
-                ordered += all(a <= b for a, b in zip(seq, seq[1:], strict=False))
-                diff_parts.append(f"{VARIANT_NAMES.get(v, v)}: " + ", ".join(f"{DATASET_NAMES[d]} {losses[d]:+.1f}"
-                                                                             for d in present))
-        cifar = top[top.dataset.isin(["cifar10", "cifar10_aug"])]
-        for r in cifar.itertuples():
-            ref = THESIS_CIFAR.get(r.model)
-            thesis = (f" (thesis: {ref[1]:g} from {ref[0]:g} %, gap {r.loss_from_original - ref[1]:+.1f})"
-                      if ref else "")
-            diff_parts.append(f"{_name(r.dataset, r.model, r.variant)} at sigma {r.sigma:g}: {r.acc:.1f} %, loss "
-                              f"{r.loss_from_original:+.1f}{thesis}")
-    add("downscale-difficulty", "thesis §3.2.1, Fig. 3.4",
-        "The matched-scale loss grows with the data set's difficulty (CIFAR-10: ResNet ~10 points from 87.7 %, "
-        "NIN ~15 from 89.4 %).", "ResNet ~10 points from 87.7 %; NIN ~15 from 89.4 % (CIFAR-10, largest sigma)",
-        _ratio_verdict(ordered, groups) if groups else UNMEASURED,
-        (f"mean loss at the largest sigma, MNIST -> F-MNIST -> CIFAR-10, ordered in {ordered} of {groups} "
-         f"variant(s): " if groups else "") + "; ".join(diff_parts))
+    for v, g in top.groupby("variant", sort=False):
+        losses = g[g.dataset.isin(DIFFICULTY)].groupby("dataset").loss_from_original.mean()
+        present = [d for d in DIFFICULTY if d in losses.index]
+        if len(present) >= 2:
+            groups += 1
+            seq = [losses[d] for d in present]
+            ordered += all(a <= b for a, b in zip(seq, seq[1:], strict=False))
+            diff_parts.append(f"{VARIANT_NAMES.get(v, v)}: " + ", ".join(f"{DATASET_NAMES[d]} {losses[d]:+.1f}"
+                                                                         for d in present))
+    for r in top[top.dataset.isin(["cifar10", "cifar10_aug"])].itertuples():
+        ref = THESIS_CIFAR.get(r.model)
+        thesis = (f" (thesis: {ref[1]:g} from {ref[0]:g} %, gap {r.loss_from_original - ref[1]:+.1f})"
+                  if ref else "")
+        diff_parts.append(f"{_name(r.dataset, r.model, r.variant)} at sigma {r.sigma:g}: {r.acc:.1f} %, loss "
+                          f"{r.loss_from_original:+.1f}{thesis}")
+    if groups:
+        out["downscale-difficulty"] = (
+            ratio_verdict(ordered, groups),
+            f"mean loss at the largest sigma, MNIST -> F-MNIST -> CIFAR-10, ordered in {ordered} of {groups} "
+            "variant(s): " + "; ".join(diff_parts))
+    return out
 
-    asym = asymmetry(real) if len(real) else pd.DataFrame()
+
+def _cross_claims(real: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """``downscale-asymmetry`` and ``downscale-td-mismatch`` from the whole matrices."""
+    out = {}
+    asym = asymmetry(real)
     if len(asym):
         hits = int((asym.gap > 0).sum())
-        add("downscale-asymmetry", "thesis §3.2.1, Fig. 3.5",
-            "Cross-scale generalisation is hard and asymmetric: trained blurred, tested sharper is worse than "
-            "the reverse.", "lower when trained on low and tested on a higher scale than vice versa",
-            _ratio_verdict(hits, len(asym)),
-            "; ".join(f"{_name(r.dataset, r.model, r.variant)}: matched {r.matched:.1f}, blurred->sharp "
-                      f"{r.blurred_to_sharp:.1f}, sharp->blurred {r.sharp_to_blurred:.1f} %" for r in asym.itertuples())
+        out["downscale-asymmetry"] = (ratio_verdict(hits, len(asym)), "; ".join(
+            f"{_name(r.dataset, r.model, r.variant)}: matched {r.matched:.1f}, "
+            f"blurred->sharp {r.blurred_to_sharp:.1f}, sharp->blurred {r.sharp_to_blurred:.1f} %"
+            for r in asym.itertuples())
             + f"; asymmetric as claimed in {hits} of {len(asym)}")
-    else:
-        add("downscale-asymmetry", "thesis §3.2.1, Fig. 3.5", "Cross-scale generalisation is hard and asymmetric.",
-            "lower when trained on low and tested on a higher scale", UNMEASURED, "")
-
-    mis = mismatch(real) if len(real) else pd.DataFrame()
+    mis = mismatch(real)
     if len(mis):
-        hits = int((mis.td_minus_bu > 0).sum())
-        add("downscale-td-mismatch", "thesis §3.2.1",
-            "TD networks beat BU under a train/test scale mismatch.",
-            "enhanced performance compared to the BU baselines when there was a mismatch",
-            _ratio_verdict(hits, len(mis)),
-            "; ".join(f"{_name(r.dataset, r.model)}: TD - BU {r.td_minus_bu:+.2f} points off the diagonal"
-                      + (f" (std {r.spread:.2f} over {r.repeats} repeats)" if r.repeats > 1 else " (1 repeat)")
-                      + f", TD better in {r.td_better_cells} of {r.off_cells} cells; on the diagonal "
-                      f"{r.td_minus_bu_matched:+.2f}" for r in mis.itertuples()))
-    else:
-        add("downscale-td-mismatch", "thesis §3.2.1", "TD networks beat BU under a train/test scale mismatch.",
-            "enhanced performance compared to the BU baselines when there was a mismatch", UNMEASURED, "")
+        out["downscale-td-mismatch"] = (ratio_verdict(int((mis.td_minus_bu > 0).sum()), len(mis)), "; ".join(
+            f"{_name(r.dataset, r.model)}: TD - BU {r.td_minus_bu:+.2f} points off the diagonal"
+            + (f" (std {r.spread:.2f} over {r.repeats} repeats)" if r.repeats > 1 else " (1 repeat)")
+            + f", TD better in {r.td_better_cells} of {r.off_cells} cells; on the diagonal {r.td_minus_bu_matched:+.2f}"
+            for r in mis.itertuples()))
+    return out
 
-    if len(toy) and {"bu", "td"} <= set(toy.variant):
+
+def _toy_claims(toy: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """``toy-bu-td`` and ``toy-drift`` from the toy set's rows."""
+    out = {}
+    if {"bu", "td"} <= set(toy.variant):
         parts, small = [], 0
         models = list(dict.fromkeys(toy.model))
         for mo in models:
             diff = (matrix(toy, TOY, mo, "td") - matrix(toy, TOY, mo, "bu")).abs().to_numpy().mean()
             small += diff <= NO_MAJOR_DIFFERENCE
             parts.append(f"{MODEL_NAMES.get(mo, mo)}: mean |TD - BU| {diff:.2f} points")
-        add("toy-bu-td", "thesis §3.2.2", "On the toy cosine set BU and TD show no major difference.",
-            "didn't reveal any major differences between the networks", _ratio_verdict(small, len(models)),
-            "; ".join(parts) + f" (no major difference: <= {NO_MAJOR_DIFFERENCE:g})")
-    else:
-        add("toy-bu-td", "thesis §3.2.2", "On the toy cosine set BU and TD show no major difference.",
-            "didn't reveal any major differences between the networks", UNMEASURED, "")
+        out["toy-bu-td"] = (ratio_verdict(small, len(models)),
+                            "; ".join(parts) + f" (no major difference: <= {NO_MAJOR_DIFFERENCE:g})")
+    dr = drift(toy)
+    dr = dr[dr.train_sigma == 0]
+    parts, hits, total = [], 0, 0
+    for (mo, v), g in dr.groupby(["model", "variant"], sort=False):
+        g = g.sort_values("test_sigma")
+        first, last = g.share.iloc[0], g.share.iloc[-1]
+        total += 1
+        hits += last > first
+        parts.append(f"{MODEL_NAMES.get(mo, mo)} {VARIANT_NAMES.get(v, v)}: class 0 predicted for {first:.1f} % "
+                     f"at sigma 0, {last:.1f} % at sigma {g.test_sigma.iloc[-1]:g}")
+    if total:
+        out["toy-drift"] = (ratio_verdict(hits, total), "; ".join(parts) + " (true share 20 %)")
+    return out
 
+
+def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
+
+    * ``downscale-matched``: the loss from sigma 0 at the first blur level is little
+      (<= :data:`LITTLE_LOSS` points) and the largest sigma loses at least as much, per network.
+    * ``downscale-difficulty``: the loss at the largest sigma is ordered MNIST <= F-MNIST <= CIFAR-10
+      (per variant, over the data sets present), with the CIFAR-10 losses beside the thesis's.
+    * ``downscale-asymmetry``: trained blurred / tested sharper below the reverse, per network.
+    * ``downscale-td-mismatch``: TD above BU on the mean of the off-diagonal cells, per network.
+    * ``toy-bu-td``: mean |TD - BU| over a toy matrix <= :data:`NO_MAJOR_DIFFERENCE` points.
+    * ``toy-drift``: class 0's predicted share at the largest test sigma above its share at
+      sigma 0, for networks trained at sigma 0.
+
+    ``ratio_verdict``: ``holds`` when every case agrees, ``does not hold`` when at most half do.
+    A claim without data is ``not measured at this profile``.
+    """
+    real, toy = df[df.dataset != TOY], df[df.dataset == TOY]
+    found: dict[str, tuple[str, str]] = {}
+    if len(real):
+        found.update(_matched_claims(matched(real)))
+        found.update(_cross_claims(real))
     if len(toy):
-        dr = drift(toy)
-        dr = dr[dr.train_sigma == 0]
-        parts, hits, total = [], 0, 0
-        for (mo, v), g in dr.groupby(["model", "variant"], sort=False):
-            g = g.sort_values("test_sigma")
-            first, last = g.share.iloc[0], g.share.iloc[-1]
-            total += 1
-            hits += last > first
-            parts.append(f"{MODEL_NAMES.get(mo, mo)} {VARIANT_NAMES.get(v, v)}: class 0 predicted for {first:.1f} % "
-                         f"at sigma 0, {last:.1f} % at sigma {g.test_sigma.iloc[-1]:g}")
-        add("toy-drift", "thesis §3.2.2", "With more blur, predictions drift to the DC class (class 0).",
-            "predictions gradually moving to the DC class with more blurring", _ratio_verdict(hits, total),
-            "; ".join(parts) + " (true share 20 %)")
-    else:
-        add("toy-drift", "thesis §3.2.2", "With more blur, predictions drift to the DC class (class 0).",
-            "predictions gradually moving to the DC class with more blurring", UNMEASURED, "")
-    return pd.DataFrame(out)
+        found.update(_toy_claims(toy))
+    prof = "/".join(sorted(set(df.profile))) if len(df) else profile
+    return pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, "", profile)
+                         for c in CLAIMS.values()], columns=list(COLUMNS))
 
 
 def verdicts(claims_df: pd.DataFrame) -> str:
-    """The claims as a markdown list: claim (thesis), verdict, numbers."""
-    return "\n".join(f"- **{r.claim}** (thesis: {r.thesis}; {r.source}): **{r.verdict}**"
+    """The claims as a markdown list: claim (the thesis's words; source), verdict, numbers."""
+    return "\n".join(f"- **{r.claim}** (thesis: {r.paper}; {r.source}): **{r.verdict}**"
                      + (f". {r.measured}." if r.measured else ".") for r in claims_df.itertuples())

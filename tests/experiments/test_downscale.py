@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tdlib.book import claims as cl
 from tdlib.book import results
 from tdlib.book.chapters import settings
 from tdlib.experiments import downscale as exp
@@ -89,12 +90,12 @@ def test_claim_verdicts_follow_the_numbers(case):
     claims = exp.claims(df, "cpu")
     assert set(claims.id) == {"downscale-matched", "downscale-difficulty", "downscale-asymmetry",
                               "downscale-td-mismatch", "toy-bu-td", "toy-drift"}
-    want = {"holds": exp.HOLDS, "fails": exp.FAILS, "partly": exp.PARTLY}[case]
+    want = {"holds": cl.HOLDS, "fails": cl.FAILS, "partly": cl.PARTLY}[case]
     assert _verdict(claims, "downscale-td-mismatch") == want
     if case != "partly":
         assert _verdict(claims, "downscale-matched") == want
         assert _verdict(claims, "downscale-asymmetry") == want
-    assert _verdict(claims, "toy-drift") == exp.UNMEASURED and _verdict(claims, "toy-bu-td") == exp.UNMEASURED
+    assert _verdict(claims, "toy-drift") == cl.UNMEASURED and _verdict(claims, "toy-bu-td") == cl.UNMEASURED
     assert (claims.profile == "cpu").all()
 
 
@@ -106,9 +107,9 @@ def test_toy_claims_read_the_prediction_shares():
     toy = _df(lambda d, v, r, tr, te: 90 - 10 * te + (5 if v == "td" else 0), datasets=("toy_cosines",),
               shares=shares)
     claims = exp.claims(toy, "cpu")
-    assert _verdict(claims, "toy-drift") == exp.HOLDS
-    assert _verdict(claims, "toy-bu-td") == exp.FAILS  # 5 points everywhere is a major difference
-    assert _verdict(claims, "downscale-matched") == exp.UNMEASURED
+    assert _verdict(claims, "toy-drift") == cl.HOLDS
+    assert _verdict(claims, "toy-bu-td") == cl.FAILS  # 5 points everywhere is a major difference
+    assert _verdict(claims, "downscale-matched") == cl.UNMEASURED
     drift = exp.drift(toy)
     first = drift[(drift.variant == "bu") & (drift.train_sigma == 0)].sort_values("test_sigma")
     assert first.share.tolist() == pytest.approx([20.0, 50.0, 80.0])
