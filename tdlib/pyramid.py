@@ -4,6 +4,9 @@ All image tensors are ``(B, C, H, W)`` floating-point tensors. The functions her
 original TensorFlow code's ``src/lib/blurring.py`` (see ``shared/reference/experiments.md``
 §2.1 and §9) and the thesis' Fourier-domain filtering (thesis §3.2.3, Eq. 3.1). The thesis
 downscale study (§3.2.1) blurs with :func:`blur` at the sigmas of :func:`blur_sigmas`.
+Fourier radii are in cycles per image (see the Fourier section): :func:`fourier_lowpass`,
+:func:`fourier_highpass`, :func:`fourier_bands` and, for a TD network's ring-band input,
+:func:`fourier_ring_pyramid`.
 
 Downscale methods (``DOWNSCALE_METHODS``):
 
@@ -38,6 +41,7 @@ __all__ = [
     "UPSAMPLE_MODES",
     "Downscale",
     "FourierFilter",
+    "FourierRingPyramid",
     "GaussianBlur",
     "InputPyramid",
     "Upsample",
@@ -46,8 +50,10 @@ __all__ = [
     "blur_sigmas",
     "downscale",
     "fourier_bands",
+    "fourier_filter",
     "fourier_highpass",
     "fourier_lowpass",
+    "fourier_ring_pyramid",
     "frequency_radius",
     "gaussian_blur",
     "gaussian_kernel1d",
@@ -579,16 +585,31 @@ class Upsample(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Fourier-domain filtering (thesis §3.2.3, Eq. 3.1)
 # --------------------------------------------------------------------------------------------
+#
+# Units: every radius here is in CYCLES PER IMAGE. The DFT bin (i, j) of an H x W image holds
+# the frequency (u, v) = (fftfreq(H)[i] * H, fftfreq(W)[j] * W): u cycles over the image's
+# height and v cycles over its width (integers, the Nyquist bin of an even size counting as
+# n/2). A filter of radius r keeps the bins with u**2 + v**2 <= r**2: the thesis' centred disk
+# in the fftshift-ed index grid. For a non-square image each axis counts cycles over its own
+# length (a disk in cycles per image, an ellipse in cycles per pixel).
+
+
+def _signed_frequencies(h: int, w: int, device: torch.device | str | None) -> tuple[Tensor, Tensor]:
+    """``(u, v)``: float64 ``(h,)`` and ``(w,)`` cycles per image of the unshifted DFT bins."""
+    u = torch.fft.fftfreq(h, device=device, dtype=torch.float64) * h
+    v = torch.fft.fftfreq(w, device=device, dtype=torch.float64) * w
+    return u, v
 
 
 def frequency_radius(
     h: int, w: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
 ) -> Tensor:
-    """Distance of every 2-D FFT bin from DC, in cycles per image.
+    """Distance of every 2-D DFT bin from DC, in cycles per image.
 
-    Uses ``torch.fft.fftfreq(n) * n`` per axis, i.e. the unshifted layout of
-    ``torch.fft.fft2`` (DC at ``[0, 0]``), so no ``fftshift`` is needed. For even n the
-    Nyquist bin counts as ``n/2``.
+    Bin ``(i, j)`` holds ``u = fftfreq(h)[i] * h`` cycles per image height and
+    ``v = fftfreq(w)[j] * w`` cycles per image width: the unshifted layout of
+    ``torch.fft.fft2`` (DC at ``[0, 0]``), so no ``fftshift`` is needed. For even n the Nyquist
+    bin counts as ``n/2``.
 
     Args:
         h: Image height.
@@ -597,12 +618,11 @@ def frequency_radius(
         dtype: Output dtype (default: the default float dtype).
 
     Returns:
-        Tensor of shape ``(h, w)``: ``sqrt(ky**2 + kx**2)``.
+        Tensor of shape ``(h, w)``: ``sqrt(u**2 + v**2)``.
     """
     dtype = dtype or torch.get_default_dtype()
-    ky = torch.fft.fftfreq(h, device=device, dtype=torch.float64) * h
-    kx = torch.fft.fftfreq(w, device=device, dtype=torch.float64) * w
-    return torch.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2).to(dtype)
+    u, v = _signed_frequencies(h, w, device)
+    return torch.sqrt(u[:, None] ** 2 + v[None, :] ** 2).to(dtype)
 
 
 def _masked_inverse(spectrum: Tensor, mask: Tensor, dtype: torch.dtype) -> Tensor:
@@ -612,12 +632,25 @@ def _masked_inverse(spectrum: Tensor, mask: Tensor, dtype: torch.dtype) -> Tenso
 
 
 def _check_radius(radius: float) -> None:
-    if not radius >= 0:
-        raise ValueError(f"radius must be >= 0 (cycles per image), got {radius!r}")
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not radius >= 0:
+        raise ValueError(f"radius must be a number >= 0 (cycles per image), got {radius!r}")
+
+
+def _check_radii(radii: Sequence[float]) -> tuple[float, ...]:
+    """Validated ring radii (cycles per image) as floats: non-empty, >= 0, strictly increasing."""
+    radii = tuple(radii)
+    for r in radii:
+        _check_radius(r)
+    out = tuple(float(r) for r in radii)
+    if not out:
+        raise ValueError("radii must contain at least one radius")
+    if any(b <= a for a, b in itertools.pairwise(out)):
+        raise ValueError(f"radii must be strictly increasing, got {list(out)}")
+    return out
 
 
 def _radial_filter(x: Tensor, radius: float, inside: bool) -> Tensor:
-    """Keep the FFT bins within (``inside``) or beyond ``radius`` cycles per image of DC."""
+    """Keep the DFT bins within (``inside``) or beyond ``radius`` cycles per image of DC."""
     _check_image(x)
     _check_radius(radius)
     r = frequency_radius(*x.shape[-2:], device=x.device, dtype=torch.float64)
@@ -625,18 +658,19 @@ def _radial_filter(x: Tensor, radius: float, inside: bool) -> Tensor:
 
 
 def fourier_lowpass(x: Tensor, radius: float) -> Tensor:
-    """Ideal low-pass: keep the FFT bins within a disk (thesis Eq. 3.1, ``x_low``).
+    """Ideal low-pass: keep the DFT bins within a disk (thesis Eq. 3.1, ``x_low``).
 
-    ``x_low = IFT(FT(x) * m)`` with ``m = 1`` where the bin's distance from DC is
-    ``<= radius`` cycles per image (see :func:`frequency_radius`). The thesis draws the mask
+    ``x_low = IFT(FT(x) * m)`` with ``m(u, v) = 1`` where ``u**2 + v**2 <= radius**2``,
+    ``(u, v)`` in cycles per image (see :func:`frequency_radius`): a sinusoid of k cycles per
+    image survives ``radius >= k`` and vanishes for ``radius < k``. The thesis draws the mask
     as a centred disk but does not state the cut-off value.
 
     Args:
         x: Images, shape ``(B, C, H, W)``.
-        radius: Cut-off in cycles per image (>= 0).
+        radius: Cut-off in cycles per image (>= 0; 0 keeps only the image mean).
 
     Returns:
-        Real tensor of shape ``(B, C, H, W)``.
+        Real tensor of shape ``(B, C, H, W)``, dtype of ``x``.
     """
     return _radial_filter(x, radius, inside=True)
 
@@ -644,16 +678,17 @@ def fourier_lowpass(x: Tensor, radius: float) -> Tensor:
 def fourier_highpass(x: Tensor, radius: float) -> Tensor:
     """Ideal high-pass, the complement of :func:`fourier_lowpass` (thesis Eq. 3.1, ``x_high``).
 
-    ``x_high = IFT(FT(x) * (1 - m))``: keeps the bins farther than ``radius`` cycles per image
-    from DC, so ``fourier_lowpass(x, r) + fourier_highpass(x, r) == x``. The thesis does not
-    state the cut-off value.
+    ``x_high = IFT(FT(x) * (1 - m))``: keeps the bins with ``u**2 + v**2 > radius**2`` (cycles
+    per image), so ``fourier_lowpass(x, r) + fourier_highpass(x, r) == x`` up to float
+    rounding. Every radius >= 0 removes the image mean (DC). The thesis does not state the
+    cut-off value.
 
     Args:
         x: Images, shape ``(B, C, H, W)``.
         radius: Cut-off in cycles per image (>= 0).
 
     Returns:
-        Real tensor of shape ``(B, C, H, W)``.
+        Real tensor of shape ``(B, C, H, W)``, dtype of ``x``.
     """
     return _radial_filter(x, radius, inside=False)
 
@@ -663,23 +698,20 @@ def fourier_bands(x: Tensor, radii: Sequence[float] = (5, 10)) -> list[Tensor]:
 
     With radii ``(r1, r2, ...)`` (cycles per image, increasing) the regions are
     ``|k| <= r1``, ``r1 < |k| <= r2``, ..., ``|k| > r_last``. The thesis used ``r = [5, 10]``.
-    The bands sum to ``x``.
+    The bands sum to ``x``; band 0 is ``fourier_lowpass(x, r1)``, the last band
+    ``fourier_highpass(x, r_last)``. For the bands at the resolutions of a TD network's
+    pyramid see :func:`fourier_ring_pyramid`.
 
     Args:
         x: Images, shape ``(B, C, H, W)``.
         radii: Strictly increasing, non-negative radii in cycles per image.
 
     Returns:
-        ``len(radii) + 1`` real tensors of shape ``(B, C, H, W)``, coarsest (innermost) first.
+        ``len(radii) + 1`` real tensors of shape ``(B, C, H, W)``, innermost (lowest
+        frequencies) first.
     """
     _check_image(x)
-    radii = [float(r) for r in radii]
-    if not radii:
-        raise ValueError("radii must contain at least one radius")
-    for r in radii:
-        _check_radius(r)
-    if any(b <= a for a, b in itertools.pairwise(radii)):
-        raise ValueError(f"radii must be strictly increasing, got {radii}")
+    radii = _check_radii(radii)
     r = frequency_radius(*x.shape[-2:], device=x.device, dtype=torch.float64)
     spectrum = torch.fft.fft2(x)
     edges = [-math.inf, *radii, math.inf]
@@ -710,3 +742,115 @@ class FourierFilter(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, radius={self.radius}"
+
+
+def fourier_filter(x: Tensor, kind: str, radius: float) -> Tensor:
+    """:func:`fourier_lowpass` (``kind="lowpass"``) or :func:`fourier_highpass` (``"highpass"``).
+
+    Args:
+        x: Images, shape ``(B, C, H, W)``.
+        kind: One of :data:`FOURIER_KINDS`.
+        radius: Cut-off in cycles per image (>= 0).
+
+    Returns:
+        Real tensor of shape ``(B, C, H, W)``.
+    """
+    _check_choice(kind, FOURIER_KINDS, "Fourier filter kind")
+    return _radial_filter(x, radius, inside=kind == "lowpass")
+
+
+@functools.lru_cache(maxsize=64)
+def _ring_filters(h: int, w: int, radii: tuple[float, ...], device: torch.device) -> tuple[Tensor, ...]:
+    """Complex128 ``(h, w)`` spectral filters of :func:`fourier_ring_pyramid`, full resolution first.
+
+    Level k (factor f = 2**k) gets band ``levels - 1 - k``, cut to the frequencies an
+    ``(h/f, w/f)`` grid holds (``|u| <= h / 2f``, ``|v| <= w / 2f``), times the phase ramp that
+    moves the sampling grid by ``(f - 1) / 2`` pixels (block centres).
+    """
+    levels = len(radii) + 1
+    u, v = _signed_frequencies(h, w, device)
+    r = torch.sqrt(u[:, None] ** 2 + v[None, :] ** 2)
+    edges = [-math.inf, *radii, math.inf]
+    filters = []
+    for k in range(levels):
+        f = 2**k
+        lo, hi = edges[levels - 1 - k], edges[levels - k]
+        keep = (r > lo) & (r <= hi) & (u.abs()[:, None] <= h / (2 * f)) & (v.abs()[None, :] <= w / (2 * f))
+        shift = (f - 1) / 2
+        phase = torch.polar(torch.ones_like(r), 2 * math.pi * shift * (u[:, None] / h + v[None, :] / w))
+        filters.append(phase * keep)
+    return tuple(filters)
+
+
+def _check_ring_args(x: Tensor, radii: Sequence[float]) -> tuple[float, ...]:
+    radii = _check_radii(radii)
+    _check_pyramid_args(x, len(radii) + 1)
+    return radii
+
+
+def _ring_pyramid(x: Tensor, radii: tuple[float, ...]) -> list[Tensor]:
+    spectrum = torch.fft.fft2(x)
+    filters = _ring_filters(*x.shape[-2:], radii, x.device)
+    return [
+        torch.fft.ifft2(spectrum * m.to(spectrum.dtype)).real[..., :: 2**k, :: 2**k].to(x.dtype)
+        for k, m in enumerate(filters)
+    ]
+
+
+def fourier_ring_pyramid(x: Tensor, radii: Sequence[float] = (5, 10)) -> list[Tensor]:
+    """The Fourier ring bands of ``x`` as a TD input pyramid (thesis §3.2.3, Fig. 3.8).
+
+    Level k (shape ``(B, C, H / 2**k, W / 2**k)``, ``levels = len(radii) + 1``) holds band
+    ``levels - 1 - k`` of :func:`fourier_bands`: the coarsest level the inner disk
+    ``|k| <= r1``, the full-resolution level the outermost ring ``|k| > r_last``.
+
+    A band reaches its level's resolution by exact band-limited subsampling, computed in the
+    Fourier domain: the band is cut to the frequencies the coarse grid can hold
+    (``|u| <= H / 2^(k+1)``, ``|v| <= W / 2^(k+1)`` cycles per image), and its trigonometric
+    interpolant is sampled at the centres of the ``2**k x 2**k`` blocks (pixel
+    ``(2**k - 1) / 2`` of each block, where the "tf" downscale and nearest upsampling put
+    them). Nothing aliases (only the ``+-n/2`` Nyquist pairs of the coarse grid share a bin,
+    and they have the same radius), so the levels' spectra stay disjoint in cycles per image
+    and a band that fits its grid is kept exactly. What does not fit is lost: a grid of n
+    pixels holds at most n/2 cycles per image, so on 28 x 28 with radii (5, 10) the 7 x 7
+    level keeps the part of the disk with ``|u|, |v| <= 3`` and the 14 x 14 level the part of
+    the ring with ``|u|, |v| <= 7``. (A Gaussian or plain subsampling would instead fold the
+    lost frequencies onto lower ones, other bands' frequencies.)
+
+    Args:
+        x: Images, shape ``(B, C, H, W)``; H and W divisible by ``2**len(radii)``.
+        radii: Strictly increasing, non-negative radii in cycles per image (the thesis: 5, 10).
+
+    Returns:
+        ``len(radii) + 1`` real tensors, full resolution (outermost ring) first; entry k has
+        shape ``(B, C, H / 2**k, W / 2**k)`` and the dtype of ``x``.
+    """
+    _check_image(x)
+    return _ring_pyramid(x, _check_ring_args(x, radii))
+
+
+class FourierRingPyramid(nn.Module):
+    """Module twin of :func:`fourier_ring_pyramid`: ``(B, C, H, W)`` -> list of ``(B, C, H/2^k, W/2^k)``.
+
+    Has no parameters and no ``state_dict`` entries; the spectral filters are cached per
+    (H, W, radii, device).
+    """
+
+    def __init__(self, levels: int, radii: Sequence[float] = (5, 10)) -> None:
+        super().__init__()
+        radii = _check_radii(radii)
+        if len(radii) + 1 != levels:
+            raise ValueError(
+                f"{levels} pyramid levels need {levels} Fourier bands, i.e. {levels - 1} ring radii; "
+                f"got {len(radii)} radii {list(radii)} ({len(radii) + 1} bands)"
+            )
+        self.levels = levels
+        self.radii = radii
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        _check_image(x)
+        _check_pyramid_args(x, self.levels)
+        return _ring_pyramid(x, self.radii)
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}, radii={list(self.radii)}"

@@ -20,6 +20,11 @@
 - Thesis downscale study (§3.2.1, §3.2.2): ``TrainConfig.blur_sigma`` blurs every image
   before the mean subtraction; :func:`evaluate_blur_levels` tests one trained network on
   the test images blurred at several sigmas. The toy 2-D cosine set is ``toy_cosines``.
+- Thesis Fourier study (§3.2.3): ``TrainConfig.fourier`` and ``fourier_radius`` filter the
+  training and validation images (ideal low- or high-pass, radius in cycles per image)
+  while the test set stays original; :func:`evaluate_fourier` tests on both the original
+  and the filtered test images. ``TrainConfig.td_inputs="fourier_rings"`` feeds a TD
+  network Fourier ring bands instead of its blur pyramid.
 
 Where a run differs from the original's:
 
@@ -68,9 +73,9 @@ from .data import (
     load_mesh_splits,
     load_splits,
 )
-from .data.splits import pixel_mean_of
+from .data.splits import FOURIER_FILTERS, _check_fourier, fourier_filter_images, pixel_mean_of
 from .io import atomic_write_bytes
-from .nets import count_parameters, get_model
+from .nets import GROW_REGIMES, Growth, GrowthSchedule, count_parameters, get_model
 from .provenance import device_name
 from .segmentation import ConfusionMatrix, weighted_pixel_cross_entropy
 from .speed import predict, prepare_inference, prepare_training
@@ -110,6 +115,9 @@ SEG_DATASETS = ("fashion_mnist_mesh",)
 PAPER_SEGMENTATION = {"lr": 0.01, "schedule": "plateau", "loss": "weighted_pixel_ce"}
 #: Learning-rate schedules: ``step`` (:func:`lr_at`) and ``plateau`` (:class:`PlateauSchedule`).
 SCHEDULES = ("step", "plateau")
+#: What a TD network's steps receive (``TrainConfig.td_inputs``): the blur pyramid (``single``) or the
+#: Fourier ring bands (``fourier_rings``, :func:`tdlib.pyramid.fourier_ring_pyramid`).
+TD_INPUTS = ("single", "fourier_rings")
 #: Losses: ``ce`` (cross-entropy, per image or per pixel) and ``weighted_pixel_ce``
 #: (:func:`tdlib.segmentation.weighted_pixel_cross_entropy` with the class weights of Eq. 1).
 LOSSES = ("ce", "weighted_pixel_ce")
@@ -162,8 +170,35 @@ class TrainConfig:
             pixels, zero padding, radius ``ceil(3 sigma)``, :func:`tdlib.pyramid.blur`) before
             the pixel-mean subtraction, whose mean is that of the blurred training images
             (the thesis downscale study, §3.2.1); 0: no blur. Classification datasets only.
+        grow: Progressive growing of a TD network (thesis §3.2.4, :mod:`tdlib.nets.progressive`):
+            ``none``; ``trainable`` (the coarsest input first, one finer pyramid level added per
+            stage, every layer trainable); ``frozen`` (the same, the earlier stages frozen at
+            each expansion, :func:`tdlib.nets.freeze_grown`). TD variants only. The ``levels``
+            stages share the epochs equally, later stages taking the remainder
+            (:class:`tdlib.nets.GrowthSchedule`); the learning-rate schedule runs over the
+            whole run as without growth.
+        grow_fade: Share of each stage's batches (stages 2 .. levels) over which the new
+            input's ``alpha`` rises linearly from 0 to 1, per batch; 0: switched on at once.
+            Only with ``grow`` other than ``none``.
+        fourier: ``none``, ``lowpass`` or ``highpass`` (thesis §3.2.3, Eq. 3.1): the training and
+            validation images are filtered in the Fourier domain (ideal disk filter,
+            :func:`tdlib.pyramid.fourier_lowpass` / :func:`~tdlib.pyramid.fourier_highpass`)
+            before the pixel-mean subtraction, whose mean is that of the filtered training
+            images. The test images stay original, so :func:`train`'s test numbers are on the
+            original test set; :func:`evaluate_fourier` adds the filtered test set.
+            Classification datasets only; not combined with ``blur_sigma``.
+        fourier_radius: The filter's radius in cycles per image (frequency (u, v) kept by the
+            low-pass when ``u**2 + v**2 <= radius**2``); > 0 with a filter, 0 without.
+        td_inputs: What a TD network's steps receive: ``single`` (the blur pyramid of the
+            image) or ``fourier_rings`` (its Fourier ring bands, the inner disk at the coarsest
+            step, the outermost ring at full resolution; :func:`tdlib.nets.to_topdown`'s
+            ``inputs``). TD variants only.
+        ring_radii: Ring radii of ``fourier_rings`` in cycles per image, one fewer than the
+            network's pyramid levels (the thesis' (5, 10) for the 3-level networks). Only with
+            ``td_inputs="fourier_rings"``.
 
-    :meth:`as_dict` leaves out ``schedule``, ``loss`` and ``blur_sigma`` at their defaults, so the
+    :meth:`as_dict` leaves out ``schedule``, ``loss``, ``blur_sigma``, ``grow``, ``grow_fade``,
+    ``fourier``, ``fourier_radius``, ``td_inputs`` and ``ring_radii`` at their defaults, so the
     results-cache keys of the classifier runs stay what they were before these fields existed.
     """
 
@@ -183,6 +218,12 @@ class TrainConfig:
     schedule: str = "step"
     loss: str = "ce"
     blur_sigma: float = 0.0
+    grow: str = "none"
+    grow_fade: float = 0.5
+    fourier: str = "none"
+    fourier_radius: float = 0.0
+    td_inputs: str = "single"
+    ring_radii: tuple[float, ...] = (5.0, 10.0)
 
     def __post_init__(self) -> None:
         base_dataset(self.dataset)
@@ -200,6 +241,37 @@ class TrainConfig:
         object.__setattr__(self, "blur_sigma", float(b))
         if self.blur_sigma and self.segmentation:
             raise ValueError(f"blur_sigma applies to the classification datasets only, not {self.dataset!r}")
+        if self.grow not in GROW_REGIMES:
+            raise ValueError(f"unknown grow {self.grow!r}; expected one of {', '.join(GROW_REGIMES)}")
+        if self.grow != "none" and self.variant == "bu":
+            raise ValueError("progressive growing (grow) applies to TD variants only, not 'bu'")
+        f = self.grow_fade
+        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= f <= 1:
+            raise ValueError(f"grow_fade must be a number in [0, 1], got {f!r}")
+        object.__setattr__(self, "grow_fade", float(f))
+        if self.grow == "none" and self.grow_fade != _KEYLESS_DEFAULTS["grow_fade"]:
+            raise ValueError("grow_fade applies only with grow='trainable' or 'frozen'")
+        self._check_fourier_fields()
+
+    def _check_fourier_fields(self) -> None:
+        """Validate and normalise ``fourier``, ``fourier_radius``, ``td_inputs`` and ``ring_radii``."""
+        _check_fourier(self.fourier, self.fourier_radius)
+        object.__setattr__(self, "fourier_radius", float(self.fourier_radius))
+        if self.fourier != "none" and self.segmentation:
+            raise ValueError(f"fourier applies to the classification datasets only, not {self.dataset!r}")
+        if self.fourier != "none" and self.blur_sigma:
+            raise ValueError("blur_sigma and fourier cannot be combined; choose one")
+        if self.td_inputs not in TD_INPUTS:
+            raise ValueError(f"unknown td_inputs {self.td_inputs!r}; expected one of {', '.join(TD_INPUTS)}")
+        if self.td_inputs != "single" and self.variant == "bu":
+            raise ValueError(f"td_inputs={self.td_inputs!r} applies to TD variants only, not 'bu'")
+        radii = self.ring_radii
+        if isinstance(radii, (str, bytes)) or not isinstance(radii, Sequence) or not all(
+                isinstance(r, numbers.Real) and not isinstance(r, bool) and math.isfinite(r) for r in radii):
+            raise ValueError(f"ring_radii must be a sequence of finite numbers (cycles per image), got {radii!r}")
+        object.__setattr__(self, "ring_radii", tuple(float(r) for r in radii))
+        if self.td_inputs != "fourier_rings" and self.ring_radii != _KEYLESS_DEFAULTS["ring_radii"]:
+            raise ValueError("ring_radii applies only with td_inputs='fourier_rings'")
 
     @property
     def segmentation(self) -> bool:
@@ -218,6 +290,8 @@ class TrainConfig:
         for name, default in _KEYLESS_DEFAULTS.items():
             if d[name] == default:
                 del d[name]
+        if "ring_radii" in d:
+            d["ring_radii"] = list(self.ring_radii)
         return d
 
     @classmethod
@@ -235,7 +309,9 @@ class TrainConfig:
 
 
 #: Fields that :meth:`TrainConfig.as_dict` leaves out at these defaults (they came after the first cached runs).
-_KEYLESS_DEFAULTS: dict[str, Any] = {"schedule": "step", "loss": "ce", "blur_sigma": 0.0}
+_KEYLESS_DEFAULTS: dict[str, Any] = {"schedule": "step", "loss": "ce", "blur_sigma": 0.0, "grow": "none",
+                                     "grow_fade": 0.5, "fourier": "none", "fourier_radius": 0.0,
+                                     "td_inputs": "single", "ring_radii": (5.0, 10.0)}
 
 
 def lr_at(epoch: int, epochs: int, lr: float = 0.1) -> float:
@@ -458,9 +534,12 @@ class TrainResult:
         config: The configuration.
         history: One row per epoch: ``epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds``
             (``seconds``: training time of the epoch, without validation); segmentation runs add
-            ``val_miou``, and their accuracies are pixel accuracies.
+            ``val_miou``, and their accuracies are pixel accuracies. Growing runs
+            (``config.grow``) add ``stage`` (1 .. levels) and ``alpha`` (the new input's
+            fade-in at the epoch's last batch, the state validation ran with).
         curve: The training loss and accuracy within epochs: one row per ``1/points_per_epoch``
-            of an epoch, ``epoch`` fractional (a learning curve even for one-epoch runs).
+            of an epoch, ``epoch`` fractional (a learning curve even for one-epoch runs);
+            growing runs add ``stage`` and ``alpha`` at each point.
         test_loss: Test loss of the last-epoch weights.
         test_acc: Test accuracy of the last-epoch weights.
         params: Trainable parameters.
@@ -503,7 +582,8 @@ def build_model(config: TrainConfig) -> nn.Module:
 
     Classifiers get the dataset's ``in_channels`` and ``num_classes`` from the registry (for
     the paper's model/dataset pairs these are the models' defaults, so those networks are
-    unchanged); segmentation networks keep their own.
+    unchanged); segmentation networks keep their own. ``td_inputs="fourier_rings"`` builds the
+    TD network with ``inputs="fourier_rings"`` and ``config.ring_radii``.
     """
     cfg: dict[str, Any] = {}
     if not config.segmentation:
@@ -513,14 +593,17 @@ def build_model(config: TrainConfig) -> nn.Module:
         if config.variant == "bu":
             raise ValueError("widths applies to TD variants only")
         cfg["widths"] = tuple(config.widths)
+    if config.td_inputs != "single":
+        cfg.update(inputs=config.td_inputs, ring_radii=config.ring_radii)
     return get_model(config.model, config.variant, **cfg)  # type: ignore[arg-type]
 
 
 def load_data(config: TrainConfig, device: torch.device) -> Splits:
     """The splits of a configuration (split and subsets seeded by ``config.seed``), on ``device``.
 
-    Classifiers: :func:`tdlib.data.load_splits`, every image blurred with ``config.blur_sigma``.
-    Segmentation: the meshes of :func:`tdlib.data.load_mesh_splits` (built with seed 0, the
+    Classifiers: :func:`tdlib.data.load_splits`, every image blurred with ``config.blur_sigma``,
+    the training and validation images Fourier-filtered as ``config.fourier`` (the test images
+    stay original). Segmentation: the meshes of :func:`tdlib.data.load_mesh_splits` (built with seed 0, the
     validation split drawn with ``config.seed``).
     """
     if config.segmentation:
@@ -529,7 +612,8 @@ def load_data(config: TrainConfig, device: torch.device) -> Splits:
     else:
         s = load_splits(base_dataset(config.dataset), seed=config.seed, val_fraction=config.val_fraction,
                         train_subset=config.train_subset, test_subset=config.test_subset,
-                        blur_sigma=config.blur_sigma)
+                        blur_sigma=config.blur_sigma, fourier=config.fourier,
+                        fourier_radius=config.fourier_radius)
     for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
         setattr(s, name, getattr(s, name).to(device))
     return s
@@ -549,8 +633,8 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
         checkpoint: A file to save the run's state to after every epoch (atomically) and to
             resume from when it exists: a run killed after epoch k restarts at epoch k + 1 and
             ends with the same weights and history as an uninterrupted one (the random
-            generators are part of the state). Deleted when the run ends. ``None``: no
-            checkpoints.
+            generators are part of the state; a growing run's stage and alpha follow from the
+            epoch and batch). Deleted when the run ends. ``None``: no checkpoints.
 
     Returns:
         The :class:`TrainResult`.
@@ -569,6 +653,11 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
     aug_gen = torch.Generator(device=dev).manual_seed(config.seed) if config.augment else None
     augment = ShiftFlip().train() if config.augment else None
     plateau = PlateauSchedule.paper(config.lr) if config.schedule == "plateau" else None
+    growth = None
+    if config.grow != "none":  # progressive growing: the stage follows from the epoch, alpha from the batch
+        batches_per_epoch = max(1, math.ceil(data.x_train.shape[0] / config.batch_size))
+        growth = Growth(model, config.grow,  # type: ignore[arg-type]
+                        GrowthSchedule(config.epochs, model.levels, config.grow_fade, batches_per_epoch))
     rows: list[dict[str, Any]] = []
     curve: list[dict[str, Any]] = []
     start = 0
@@ -592,13 +681,15 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
                 xb = augment(xb, aug_gen)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
+            if growth is not None:
+                growth.follow(epoch, step - 1)
             loss, scores = train_step(model, optimizer, xb, yb, loss_fn)
             part_loss += loss * yb.shape[0]
             part_correct += _correct(scores, yb)
             part_seen += yb.shape[0]
             if step in marks:  # one point of the within-epoch curve (syncs a GPU ~10 times per epoch)
                 curve.append({"epoch": epoch + step / total, "train_loss": float(part_loss) / part_seen,
-                              "train_acc": float(part_correct) / part_seen})
+                              "train_acc": float(part_correct) / part_seen, **_growth_columns(growth)})
                 loss_sum, correct, seen = loss_sum + part_loss, correct + part_correct, seen + part_seen
                 part_loss, part_correct, part_seen = torch.zeros((), device=dev), torch.zeros((), device=dev), 0
         if dev.type == "cuda":
@@ -611,7 +702,7 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
         else:
             val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": float(loss_sum) / seen, "train_acc": float(correct) / seen,
-               "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds, **extra}
+               "val_loss": val_loss, "val_acc": val_acc, "seconds": seconds, **extra, **_growth_columns(growth)}
         rows.append(row)
         if plateau is not None:
             plateau.step(val_loss)
@@ -619,6 +710,8 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
             _save_checkpoint(checkpoint, config, epoch + 1, model, optimizer, order, aug_gen, rows, curve, plateau)
         if on_epoch is not None:
             on_epoch(row)
+    if growth is not None:  # fully grown (alpha = 1) by now: back to the plain network, all trainable
+        growth.remove()
     if config.recalibrate_bn:
         recalibrate_batchnorm(model, data.x_train, channels_last=channels_last)
     test_iou = test_miou = None
@@ -634,6 +727,66 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
                        device_name(str(dev)), model.eval(), test_iou, test_miou)
 
 
+def _growth_columns(growth: Growth | None) -> dict[str, Any]:
+    """``stage`` and ``alpha`` of a growing run (at the last batch so far) for its history rows; else nothing."""
+    return {} if growth is None else {"stage": growth.stage, "alpha": growth.alpha}
+
+
+@dataclass
+class _TestImages:
+    """The test images of a trained classifier's run, ready to be re-tested under other filters.
+
+    Attributes:
+        x: ``(N, C, H, W)`` float32 on the CPU, in [0, 1], unfiltered and without the mean: the
+            images :func:`train` tested on (same ``test_subset``, drawn with ``config.seed``).
+        y: Labels ``(N,)`` on the evaluation device.
+        mean: The training mean the model was trained with, ``(C, H, W)``, or None.
+        num_classes: Classes of the dataset.
+        net: The BatchNorm-folded inference copy of the model on the evaluation device.
+        device: The evaluation device.
+    """
+
+    x: Tensor
+    y: Tensor
+    mean: Tensor | None
+    num_classes: int
+    net: nn.Module
+    device: torch.device
+
+    def score(self, x: Tensor, batch_size: int) -> dict[str, Any]:
+        """Loss, accuracy and predicted-class counts on ``x`` (a filtered copy of :attr:`x`, overwritten).
+
+        The same steps as :func:`tdlib.data.load_splits` (filter on the CPU, then the mean), so
+        the images :func:`train` tested on give its test numbers exactly.
+        """
+        if self.mean is not None:
+            x.sub_(self.mean)
+        scores = predict(self.net, x.to(self.device), batch_size, fast=True)
+        loss, acc = _loss_and_accuracy(scores, self.y) if self.y.shape[0] else (math.nan, math.nan)
+        counts = torch.bincount(scores.argmax(1), minlength=self.num_classes).tolist()
+        return {"loss": loss, "acc": acc, "pred_counts": counts}
+
+
+def _test_images(model: nn.Module, config: TrainConfig, device: str | torch.device | None, what: str) -> _TestImages:
+    """The test images of ``config`` and the inference copy of ``model`` (on ``device``, default the model's)."""
+    if config.segmentation:
+        raise ValueError(f"{what} needs a classification dataset, got {config.dataset!r}")
+    first = next(model.parameters(), None)
+    here = first.device if first is not None else torch.device("cpu")
+    dev = torch.device(device) if device is not None else here
+    if dev != here:
+        model = copy.deepcopy(model).to(dev)
+    name = base_dataset(config.dataset)
+    info = dataset_info(name)
+    # The test images as load_splits makes them for train(), unfiltered and without the mean
+    # (train_subset=1: the test subset does not depend on the training subset).
+    raw = load_splits(name, seed=config.seed, val_fraction=0.0, pixel_mean=False, train_subset=1,
+                      test_subset=config.test_subset)
+    mean = (pixel_mean_of(load_arrays(name, True)[0], config.blur_sigma, config.fourier, config.fourier_radius)
+            if info.pixel_mean else None)
+    return _TestImages(raw.x_test, raw.y_test.to(dev), mean, info.num_classes, prepare_inference(model), dev)
+
+
 def evaluate_blur_levels(model: nn.Module, config: TrainConfig, sigmas: Sequence[float],
                          device: str | torch.device | None = None, batch_size: int = 512) -> pd.DataFrame:
     """Test one trained classifier on its test images blurred at each sigma (thesis downscale study).
@@ -641,10 +794,11 @@ def evaluate_blur_levels(model: nn.Module, config: TrainConfig, sigmas: Sequence
     The test images are those :func:`train` tested on (the same ``test_subset``, drawn with
     ``config.seed``), in [0, 1], blurred with ``sigma`` (:func:`tdlib.pyramid.blur`, zero
     padding; 0: unblurred), minus the training mean the model was trained with: the
-    per-pixel mean of the official training images blurred at ``config.blur_sigma`` (nothing
-    for datasets without a pixel mean). Training images are not blurred again: the model is
-    not retrained. The row with ``sigma == config.blur_sigma`` equals :func:`train`'s test
-    evaluation. Scores come from the BatchNorm-folded inference copy, as in :func:`evaluate`.
+    per-pixel mean of the official training images blurred at ``config.blur_sigma`` (or
+    filtered as ``config.fourier``; nothing for datasets without a pixel mean). Training
+    images are not blurred again: the model is not retrained. The row with
+    ``sigma == config.blur_sigma`` equals :func:`train`'s test evaluation. Scores come from
+    the BatchNorm-folded inference copy, as in :func:`evaluate`.
 
     Args:
         model: The trained network (its mode and weights are left as they are).
@@ -663,32 +817,56 @@ def evaluate_blur_levels(model: nn.Module, config: TrainConfig, sigmas: Sequence
     for s in sigmas:
         if not math.isfinite(s) or s < 0:
             raise ValueError(f"every sigma must be a finite number >= 0 (0: no blur), got {s!r} in {sigmas}")
-    first = next(model.parameters(), None)
-    here = first.device if first is not None else torch.device("cpu")
-    dev = torch.device(device) if device is not None else here
-    if dev != here:
-        model = copy.deepcopy(model).to(dev)
-    name = base_dataset(config.dataset)
-    info = dataset_info(name)
-    # The test images as load_splits makes them for train(), unblurred and without the mean
-    # (train_subset=1: the test subset does not depend on the training subset).
-    raw = load_splits(name, seed=config.seed, val_fraction=0.0, pixel_mean=False, train_subset=1,
-                      test_subset=config.test_subset)
-    mean = pixel_mean_of(load_arrays(name, True)[0], config.blur_sigma) if info.pixel_mean else None
-    y = raw.y_test.to(dev)
-    net = prepare_inference(model)  # once for all sigmas
+    test = _test_images(model, config, device, "evaluate_blur_levels")
     rows = []
     for sigma in sigmas:
-        # The same steps as load_splits (blur in chunks on the CPU, then the mean), so the row
-        # of the training sigma repeats train()'s test numbers exactly.
-        x = blur_images(raw.x_test.clone(), sigma)
-        if mean is not None:
-            x.sub_(mean)
-        scores = predict(net, x.to(dev), batch_size, fast=True)
-        loss, acc = _loss_and_accuracy(scores, y) if y.shape[0] else (math.nan, math.nan)
-        counts = torch.bincount(scores.argmax(1), minlength=info.num_classes).tolist()
-        rows.append({"test_sigma": sigma, "test_loss": loss, "test_acc": acc, "pred_counts": counts})
+        r = test.score(blur_images(test.x.clone(), sigma), batch_size)
+        rows.append({"test_sigma": sigma, "test_loss": r["loss"], "test_acc": r["acc"],
+                     "pred_counts": r["pred_counts"]})
     return pd.DataFrame(rows, columns=["test_sigma", "test_loss", "test_acc", "pred_counts"])
+
+
+def evaluate_fourier(model: nn.Module, config: TrainConfig, device: str | torch.device | None = None,
+                     batch_size: int = 512, *, fourier: str | None = None,
+                     fourier_radius: float | None = None) -> dict[str, Any]:
+    """Test one trained classifier on the original and on the Fourier-filtered test set (thesis §3.2.3).
+
+    The test images are those :func:`train` tested on (same ``test_subset``, drawn with
+    ``config.seed``), in [0, 1]: once as they are (the thesis tests on the original test
+    set; equal to :func:`train`'s test numbers) and once filtered as the training images
+    were (``config.fourier`` at ``config.fourier_radius`` cycles per image, or the filter
+    given here), each minus the training mean the model was trained with (the mean of the
+    filtered official training images). Scores come from the BatchNorm-folded inference
+    copy, as in :func:`evaluate`.
+
+    Args:
+        model: The trained network (its mode and weights are left as they are).
+        config: The configuration it was trained with (a classification dataset).
+        device: Where to evaluate; default the model's device. A model elsewhere is copied there.
+        batch_size: Evaluation batch size.
+        fourier: The test filter, ``lowpass`` or ``highpass``, to override ``config.fourier``
+            (e.g. to test a network trained on original images); give ``fourier_radius`` too.
+        fourier_radius: Its radius in cycles per image (> 0).
+
+    Returns:
+        ``test_loss_original``, ``test_acc_original``, ``test_loss_filtered``,
+        ``test_acc_filtered``, ``pred_counts_original`` and ``pred_counts_filtered`` (lists of
+        ``num_classes`` ints), and the test filter: ``fourier``, ``fourier_radius``.
+    """
+    if (fourier is None) != (fourier_radius is None):
+        raise ValueError("evaluate_fourier: give both fourier and fourier_radius, or neither (the config's filter)")
+    kind, radius = (config.fourier, config.fourier_radius) if fourier is None else (fourier, fourier_radius)
+    _check_fourier(kind, radius)  # type: ignore[arg-type]
+    if kind == "none":
+        raise ValueError("evaluate_fourier needs a Fourier filter: a config with fourier='lowpass' or 'highpass', "
+                         f"or the fourier and fourier_radius arguments (one of {', '.join(FOURIER_FILTERS[1:])})")
+    test = _test_images(model, config, device, "evaluate_fourier")
+    original = test.score(test.x.clone(), batch_size)
+    filtered = test.score(fourier_filter_images(test.x.clone(), kind, float(radius)), batch_size)  # type: ignore[arg-type]
+    return {"test_loss_original": original["loss"], "test_acc_original": original["acc"],
+            "test_loss_filtered": filtered["loss"], "test_acc_filtered": filtered["acc"],
+            "pred_counts_original": original["pred_counts"], "pred_counts_filtered": filtered["pred_counts"],
+            "fourier": kind, "fourier_radius": float(radius)}  # type: ignore[arg-type]
 
 
 def _save_checkpoint(path: Path, config: TrainConfig, epochs_done: int, model: nn.Module,

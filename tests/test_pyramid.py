@@ -17,6 +17,7 @@ from tdlib.pyramid import (
     DOWNSCALE_METHODS,
     Downscale,
     FourierFilter,
+    FourierRingPyramid,
     GaussianBlur,
     InputPyramid,
     Upsample,
@@ -25,8 +26,10 @@ from tdlib.pyramid import (
     blur_sigmas,
     downscale,
     fourier_bands,
+    fourier_filter,
     fourier_highpass,
     fourier_lowpass,
+    fourier_ring_pyramid,
     frequency_radius,
     gaussian_blur,
     gaussian_kernel1d,
@@ -349,6 +352,26 @@ def test_fourier_radius_is_in_cycles_per_image():
     assert FourierFilter("highpass", 5)(wave).abs().max() < 1e-5
 
 
+def _plane_wave(h: int, w: int, u: int, v: int, phase: float = 0.4) -> torch.Tensor:
+    """``(1, 1, h, w)``: u cycles over the height, v over the width (float64 grid, float32 out)."""
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    return torch.cos(2 * math.pi * (u * yy / h + v * xx / w) + phase).float().view(1, 1, h, w)
+
+
+@pytest.mark.parametrize(("h", "w"), [(28, 28), (28, 32), (32, 24)])
+@pytest.mark.parametrize(("u", "v"), [(0, 3), (5, 0), (3, 4), (2, 7)])
+def test_fourier_radius_is_cycles_per_image_on_any_grid(h, w, u, v):
+    """k = sqrt(u^2 + v^2) cycles per image: kept at radius k + eps, removed at k - eps, per axis length."""
+    wave = _plane_wave(h, w, u, v)
+    k = math.hypot(u, v)
+    torch.testing.assert_close(fourier_lowpass(wave, k + 0.01), wave, atol=1e-5, rtol=0)
+    assert fourier_lowpass(wave, k - 0.01).abs().max() < 1e-5
+    torch.testing.assert_close(fourier_highpass(wave, k - 0.01), wave, atol=1e-5, rtol=0)
+    assert fourier_highpass(wave, k + 0.01).abs().max() < 1e-5
+    torch.testing.assert_close(fourier_filter(wave, "lowpass", k + 0.01), wave, atol=1e-5, rtol=0)
+    assert fourier_filter(wave, "highpass", k + 0.01).abs().max() < 1e-5
+
+
 def test_fourier_bands_partition():
     x = _rand(2, 3, 32, 32, seed=9)
     bands = fourier_bands(x)
@@ -368,6 +391,61 @@ def test_fourier_bands_partition():
         imag = torch.fft.ifft2(torch.fft.fft2(x) * region).imag
         assert imag.abs().max() < 1e-5
     assert len(fourier_bands(x, radii=(2, 4, 8))) == 4
+
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_fourier_ring_pyramid_levels_and_spectra(size):
+    x = _rand(2, 3, size, size, seed=10)
+    levels = fourier_ring_pyramid(x)
+    assert [tuple(lv.shape) for lv in levels] == [(2, 3, size // 2**k, size // 2**k) for k in range(3)]
+    assert all(lv.dtype == x.dtype for lv in levels)
+    # The full-resolution level is the outermost ring itself.
+    torch.testing.assert_close(levels[0], fourier_bands(x)[2], atol=1e-6, rtol=0)
+    # Every level's spectrum (cycles per image of its own grid) lies in its band: coarsest = inner disk.
+    regions = [lambda r: r > 10, lambda r: (r > 5) & (r <= 10), lambda r: r <= 5]
+    scale = torch.fft.fft2(x).abs().max()
+    for lv, region in zip(levels, regions, strict=True):
+        inside = region(frequency_radius(*lv.shape[-2:]))
+        spec = torch.fft.fft2(lv).abs()
+        outside = spec[..., ~inside]  # empty at 7 x 7: every bin there has radius <= 4.3
+        assert outside.numel() == 0 or outside.max() < 1e-5 * scale
+        assert spec[..., inside].max() > 1e-3 * scale
+    torch.testing.assert_close(FourierRingPyramid(3)(x), levels, atol=0, rtol=0)
+    assert FourierRingPyramid(3).state_dict() == {} and not list(FourierRingPyramid(3).parameters())
+
+
+def test_fourier_ring_pyramid_subsamples_without_loss_or_aliasing():
+    """A band that fits its level's grid is sampled exactly at the block centres; one that does not is dropped."""
+    h = w = 28
+    # 2 x 1 cycles (radius 2.2: inner disk) fits the 7 x 7 grid: samples at 4 i + 1.5.
+    fits = _plane_wave(h, w, 2, 1)
+    i = torch.arange(7, dtype=torch.float64)
+    want = torch.cos(2 * math.pi * (2 * (4 * i[:, None] + 1.5) / h + (4 * i[None, :] + 1.5) / w) + 0.4).float()
+    levels = fourier_ring_pyramid(fits)
+    torch.testing.assert_close(levels[2][0, 0], want, atol=1e-5, rtol=0)
+    assert levels[0].abs().max() < 1e-5 and levels[1].abs().max() < 1e-5
+    # 6 x 0 cycles (ring 5..10) fits 14 x 14: samples at 2 i + 0.5.
+    j = torch.arange(14, dtype=torch.float64)
+    want = torch.cos(2 * math.pi * 6 * (2 * j[:, None] + 0.5) / h + 0.4).float().expand(14, 14)
+    torch.testing.assert_close(fourier_ring_pyramid(_plane_wave(h, w, 6, 0))[1][0, 0], want, atol=1e-5, rtol=0)
+    # 4 x 0 cycles is in the inner disk but beyond the 7 x 7 grid's 3.5: dropped, not folded onto 3.
+    assert all(lv.abs().max() < 1e-5 for lv in fourier_ring_pyramid(_plane_wave(h, w, 4, 0)))
+    # Non-square images and other radii.
+    y = _rand(1, 2, 32, 24, seed=11)
+    assert [tuple(lv.shape[-2:]) for lv in fourier_ring_pyramid(y, (2, 4, 8))] == [(32, 24), (16, 12), (8, 6), (4, 3)]
+
+
+def test_fourier_ring_pyramid_bad_arguments():
+    with pytest.raises(ValueError, match="3 pyramid levels need 3 Fourier bands.*got 1 radii"):
+        FourierRingPyramid(3, (5,))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        FourierRingPyramid(3, (10, 5))
+    with pytest.raises(ValueError, match=r"divisible by 2\*\*\(levels - 1\) = 4"):
+        fourier_ring_pyramid(_rand(1, 1, 30, 30))
+    with pytest.raises(ValueError, match="cycles per image"):
+        fourier_lowpass(_rand(1, 1, 8, 8), -1.0)
+    with pytest.raises(ValueError, match="lowpass, highpass"):
+        fourier_filter(_rand(1, 1, 8, 8), "bandpass", 3.0)
 
 
 # ---------------------------------------------------------------------------------------------

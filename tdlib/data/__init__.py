@@ -9,7 +9,8 @@ per-pixel labels and class weights) and :mod:`~tdlib.data.toy` (the thesis' toy 
 
 Images leave :func:`load_arrays` as uint8 ``(N, H, W, C)`` NumPy arrays in the
 official order. :func:`load_splits` turns them into float32 ``(N, C, H, W)``
-tensors in [0, 1], optionally blurred (the thesis downscale study) and minus the
+tensors in [0, 1], optionally blurred (the thesis downscale study) or, for the
+training and validation images, Fourier-filtered (the thesis Fourier study), minus the
 per-pixel training mean, with the original's non-stratified random validation
 split (stratified for ``toy_cosines``). :class:`ShiftFlip` is the
 CIFAR-10 "aug" augmentation (Keras ``ImageDataGenerator`` with shift 0.1 and
@@ -46,12 +47,21 @@ from .sources import (
     load_arrays,
     mirror_dirs,
 )
-from .splits import Splits, blur_images, load_splits, stratified_validation_indices, validation_indices
+from .splits import (
+    FOURIER_FILTERS,
+    Splits,
+    blur_images,
+    fourier_filter_images,
+    load_splits,
+    stratified_validation_indices,
+    validation_indices,
+)
 from .toy import TOY_FREQUENCIES, toy_cosines, toy_cosines_split
 
 __all__ = [
     "BACKGROUND",
     "DATASETS",
+    "FOURIER_FILTERS",
     "IGNORE",
     "MESH_INFO",
     "TOY_FREQUENCIES",
@@ -64,6 +74,7 @@ __all__ = [
     "dataset_info",
     "dataset_root",
     "fashion_mnist_mesh",
+    "fourier_filter_images",
     "iterate_batches",
     "load_arrays",
     "load_mesh_splits",

@@ -1,4 +1,5 @@
-"""From arrays to tensors: [0, 1] floats, an optional blur, the per-pixel training mean, subsets, the val split."""
+"""From arrays to tensors: [0, 1] floats, an optional blur or Fourier filter, the per-pixel training mean, subsets,
+the val split."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..pyramid import blur
+from ..pyramid import blur, fourier_filter
 from .sources import DatasetInfo, dataset_info, load_arrays
+
+#: Fourier filters of the training data (thesis §3.2.3): ``none``, or the ideal ``lowpass`` / ``highpass``
+#: of :func:`tdlib.pyramid.fourier_lowpass` / :func:`tdlib.pyramid.fourier_highpass`.
+FOURIER_FILTERS = ("none", "lowpass", "highpass")
 
 #: numpy arrays (the classifiers' uint8 images) or tensors (the mesh set).
 ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
@@ -108,9 +113,13 @@ class Splits:
         x_test: float32 ``(N_test, C, H, W)``.
         y_test: int64 ``(N_test,)``.
         mean: float32 ``(C, H, W)`` per-pixel mean of all training images (blurred
-            with ``blur_sigma``) that was subtracted everywhere, or None.
+            with ``blur_sigma``, Fourier-filtered as ``fourier``) that was subtracted
+            everywhere, or None.
         info: The dataset's registry entry.
         blur_sigma: Gaussian sigma every image was blurred with (0: none).
+        fourier: Fourier filter of the training and validation images (``none``,
+            ``lowpass``, ``highpass``); the test images are not filtered.
+        fourier_radius: Its radius in cycles per image (0 with ``none``).
     """
 
     x_train: Tensor
@@ -122,6 +131,8 @@ class Splits:
     mean: Tensor | None
     info: DatasetInfo
     blur_sigma: float = 0.0
+    fourier: str = "none"
+    fourier_radius: float = 0.0
 
 
 def _to_tensor(x: np.ndarray) -> Tensor:
@@ -170,7 +181,8 @@ _MEANS: dict[tuple[tuple[int, ...], bytes], Tensor] = {}
 BLUR_CHUNK = 1024
 
 
-def pixel_mean_of(x_train: np.ndarray, blur_sigma: float = 0.0) -> Tensor:
+def pixel_mean_of(x_train: np.ndarray, blur_sigma: float = 0.0, fourier: str = "none",
+                  fourier_radius: float = 0.0) -> Tensor:
     """Per-pixel, per-channel mean of uint8 training images ``(N, H, W, C)``, as float32 ``(C, H, W)`` in [0, 1].
 
     float64 accumulation over every image, as the original. Computed once per process for
@@ -181,7 +193,9 @@ def pixel_mean_of(x_train: np.ndarray, blur_sigma: float = 0.0) -> Tensor:
     With ``blur_sigma > 0`` it is the mean of the blurred images (:func:`tdlib.pyramid.blur`,
     zero padding). The blur is linear and the same for every image, so that mean is the
     blurred mean image, which is how it is computed (in float64): equal up to rounding, and
-    no need to blur every training image.
+    no need to blur every training image. The same holds for a Fourier filter (``fourier``
+    ``lowpass`` or ``highpass`` at ``fourier_radius`` cycles per image, see
+    :func:`fourier_filter_images`): the mean of the filtered images is the filtered mean.
     """
     import hashlib
 
@@ -194,6 +208,9 @@ def pixel_mean_of(x_train: np.ndarray, blur_sigma: float = 0.0) -> Tensor:
     mean = _MEANS[key]
     if blur_sigma:
         mean = blur(mean[None], blur_sigma, "zeros")[0]
+    _check_fourier(fourier, fourier_radius)
+    if fourier != "none":
+        mean = fourier_filter(mean[None], fourier, fourier_radius)[0]
     return mean.float()
 
 
@@ -221,9 +238,45 @@ def blur_images(x: Tensor, sigma: float) -> Tensor:
     return x
 
 
-def _prepare(x: np.ndarray, blur_sigma: float, mean: Tensor | None) -> Tensor:
-    """uint8 ``(N, H, W, C)`` -> float32 ``(N, C, H, W)``: / 255, blurred, minus ``mean``."""
-    t = blur_images(_to_tensor(x), blur_sigma)
+def _check_fourier(kind: str, radius: float) -> None:
+    if kind not in FOURIER_FILTERS:
+        raise ValueError(f"unknown Fourier filter {kind!r}; expected one of {', '.join(FOURIER_FILTERS)}")
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not math.isfinite(radius):
+        raise ValueError(f"fourier_radius must be a finite number (cycles per image), got {radius!r}")
+    if kind == "none" and radius != 0:
+        raise ValueError(f"fourier_radius must be 0 without a Fourier filter (fourier='none'), got {radius!r}")
+    if kind != "none" and not radius > 0:
+        raise ValueError(f"fourier={kind!r} needs fourier_radius > 0 (cycles per image), got {radius!r}")
+
+
+def fourier_filter_images(x: Tensor, kind: str, radius: float) -> Tensor:
+    """Fourier-filter float images in place, :data:`BLUR_CHUNK` at a time (thesis §3.2.3, Eq. 3.1).
+
+    ``lowpass`` keeps the DFT bins with ``u**2 + v**2 <= radius**2`` (u, v in cycles per image,
+    :func:`tdlib.pyramid.fourier_lowpass`), ``highpass`` the others
+    (:func:`tdlib.pyramid.fourier_highpass`).
+
+    Args:
+        x: Images ``(N, C, H, W)``, floating point; overwritten.
+        kind: One of :data:`FOURIER_FILTERS` (``none`` leaves ``x`` as it is).
+        radius: Cut-off in cycles per image (> 0; 0 with ``none``).
+
+    Returns:
+        ``x``.
+    """
+    _check_fourier(kind, radius)
+    if x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(f"x must be floating-point images (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
+    if kind != "none":
+        for i in range(0, x.shape[0], BLUR_CHUNK):
+            x[i : i + BLUR_CHUNK] = fourier_filter(x[i : i + BLUR_CHUNK], kind, radius)
+    return x
+
+
+def _prepare(x: np.ndarray, blur_sigma: float, mean: Tensor | None, fourier: str = "none",
+             fourier_radius: float = 0.0) -> Tensor:
+    """uint8 ``(N, H, W, C)`` -> float32 ``(N, C, H, W)``: / 255, blurred, Fourier-filtered, minus ``mean``."""
+    t = fourier_filter_images(blur_images(_to_tensor(x), blur_sigma), fourier, fourier_radius)
     return t.sub_(mean) if mean is not None else t
 
 
@@ -238,12 +291,16 @@ def load_splits(
     root: Path | None = None,
     download: bool = True,
     blur_sigma: float = 0.0,
+    fourier: str = "none",
+    fourier_radius: float = 0.0,
 ) -> Splits:
     """Loads a dataset and prepares it as in the original ``preprocessing``.
 
     Steps: uint8 / 255; optional Gaussian blur of every image (the thesis downscale
-    study); per-pixel, per-channel mean over ALL official training images, blurred alike
-    (if ``pixel_mean``), subtracted from train, val and test (no std division); optional
+    study) or Fourier filter of the training and validation images (the thesis' Fourier
+    study: the test images stay original); per-pixel, per-channel mean over ALL official
+    training images, blurred or filtered alike (if ``pixel_mean``), subtracted from train,
+    val and test (no std division); optional
     random subsets; random val split of the training pool. Datasets whose registry entry
     has ``stratified_val`` (``toy_cosines``) get a stratified val split and stratified
     subsets.
@@ -265,6 +322,13 @@ def load_splits(
             (:func:`tdlib.pyramid.blur`), before the mean subtraction; 0: no blur.
             The mean is that of all blurred official training images (see
             :func:`pixel_mean_of`).
+        fourier: ``none``, ``lowpass`` or ``highpass``: filter the [0, 1] training and
+            validation images in the Fourier domain (:func:`fourier_filter_images`) before
+            the mean subtraction, the mean being that of all filtered official training
+            images. The test images are NOT filtered (the thesis trains on filtered data
+            and tests on the original test set); they lose the same mean. Not combined
+            with ``blur_sigma``.
+        fourier_radius: The filter's radius in cycles per image (> 0 with a filter, else 0).
 
     Returns:
         The :class:`Splits`.
@@ -272,12 +336,16 @@ def load_splits(
     info = dataset_info(name)
     _check_blur_sigma(blur_sigma)
     blur_sigma = float(blur_sigma)
+    _check_fourier(fourier, fourier_radius)
+    fourier_radius = float(fourier_radius)
+    if blur_sigma and fourier != "none":
+        raise ValueError("blur_sigma and a Fourier filter cannot be combined; choose one")
     if pixel_mean is None:
         pixel_mean = info.pixel_mean
     x_tr, y_tr = load_arrays(name, True, root=root, download=download)
     x_te, y_te = load_arrays(name, False, root=root, download=download)
 
-    mean = pixel_mean_of(x_tr, blur_sigma) if pixel_mean else None
+    mean = pixel_mean_of(x_tr, blur_sigma, fourier, fourier_radius) if pixel_mean else None
 
     stratify = info.stratified_val
     x_tr, y_tr, x_te, y_te = take_subsets(x_tr, y_tr, x_te, y_te, train_subset, test_subset, seed, stratify)
@@ -287,13 +355,15 @@ def load_splits(
     else:
         train_idx, val_idx = validation_indices(len(x_tr), val_fraction, seed)
     return Splits(
-        x_train=_prepare(x_tr[train_idx], blur_sigma, mean),
+        x_train=_prepare(x_tr[train_idx], blur_sigma, mean, fourier, fourier_radius),
         y_train=torch.from_numpy(y_tr[train_idx]),
-        x_val=_prepare(x_tr[val_idx], blur_sigma, mean),
+        x_val=_prepare(x_tr[val_idx], blur_sigma, mean, fourier, fourier_radius),
         y_val=torch.from_numpy(y_tr[val_idx]),
         x_test=_prepare(x_te, blur_sigma, mean),
         y_test=torch.from_numpy(np.ascontiguousarray(y_te)),
         mean=mean,
         info=info,
         blur_sigma=blur_sigma,
+        fourier=fourier,
+        fourier_radius=fourier_radius,
     )

@@ -10,6 +10,9 @@ Modules, from the bottom of the import order to the top:
 - :mod:`~tdlib.nets.bottomup`: :class:`BottomUpNet` and :func:`describe` (a description read
   back from a BU net or a torchvision ResNet);
 - :mod:`~tdlib.nets.topdown`: :func:`to_topdown`, the TD network of any description;
+- :mod:`~tdlib.nets.progressive`: progressive growing of a TD network (thesis §3.2.4):
+  :class:`Growth` (stages and fade-in on the built network), :func:`freeze_grown`,
+  :class:`GrowthSchedule`;
 - :mod:`~tdlib.nets.registry`: :class:`ModelInfo` by name (:func:`register_model`,
   :func:`list_models`, :func:`model_info`); builds nothing;
 - :mod:`~tdlib.nets.zoo`: the paper's BU descriptions (LeNetFC, NIN-light, NIN, ResNet32,
@@ -24,16 +27,21 @@ Modules, from the bottom of the import order to the top:
 from .bottomup import BottomUpNet, build_bottomup, describe, load_torchvision_weights
 from .build import count_all, count_parameters
 from .factory import VARIANTS, Variant, get_model, get_spec
+from .progressive import GROW_REGIMES, Frozen, Growth, GrowthSchedule, freeze_grown, step_stages
 from .registry import ModelInfo, list_models, model_info, register_model
 from .segmentation import FCN, UNet, seg_encoder_spec
 from .spec import BUSpec, Stage, Stem, Unit
 from .topdown import TopDownNet, to_topdown
 
 __all__ = [
+    "FCN",
+    "GROW_REGIMES",
     "VARIANTS",
     "BUSpec",
-    "FCN",
     "BottomUpNet",
+    "Frozen",
+    "Growth",
+    "GrowthSchedule",
     "ModelInfo",
     "Stage",
     "Stem",
@@ -45,6 +53,7 @@ __all__ = [
     "count_all",
     "count_parameters",
     "describe",
+    "freeze_grown",
     "get_model",
     "get_spec",
     "list_models",
@@ -52,5 +61,6 @@ __all__ = [
     "model_info",
     "register_model",
     "seg_encoder_spec",
+    "step_stages",
     "to_topdown",
 ]

@@ -13,7 +13,10 @@ BatchNorm settings, initialisation and parameter counts (``python -m tdlib param
    downsampled on entering stage ``k``, TD step ``k`` upsamples on entry.
 2. **Blur pyramid input.** The image is downscaled by 2, 4, ... (default: the original
    code's antialiased Gaussian resize, ``"tf"``); the coarsest level feeds the first
-   step (through the stem, if the BU has one).
+   step (through the stem, if the BU has one). With ``inputs="fourier_rings"`` (thesis
+   §3.2.3, Fig. 3.8) the levels are instead non-overlapping Fourier bands of the image
+   (:func:`tdlib.pyramid.fourier_ring_pyramid`): the inner disk at the coarsest level, the
+   outermost ring at full resolution; the layers and parameters are the same.
 3. **Upsampling.** A pooling step becomes ``[1x1 unit] -> x2 up``; a strided residual
    block becomes the mirrored block (its convolution runs on ``up(o)``, its shortcut is
    ``up(conv1x1(o))`` or ``up(x)``). A stride-2 stem becomes one more x2 up. Which
@@ -62,13 +65,16 @@ Example::
 
 from __future__ import annotations
 
+import itertools
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from ..pyramid import DOWNSCALE_METHODS, Downscale, InputPyramid
+from ..pyramid import DOWNSCALE_METHODS, Downscale, FourierRingPyramid, InputPyramid
 from .bottomup import describe
 from .build import check_input, make_head, make_stem, make_unit, style_of, unit_kwargs
 from .layers import (
@@ -89,7 +95,10 @@ Arrangement = Literal["td", "uni", "rev"]
 ARRANGEMENTS: tuple[str, ...] = ("td", "uni", "rev")
 ProjectionRule = Literal["auto", "first", "always"]
 PROJECTIONS: tuple[str, ...] = ("auto", "first", "always")
-INPUTS: tuple[str, ...] = ("single", "per_scale")
+Inputs = Literal["single", "per_scale", "fourier_rings"]
+INPUTS: tuple[str, ...] = ("single", "per_scale", "fourier_rings")
+#: Ring radii (cycles per image) of ``inputs="fourier_rings"`` when none are given: the thesis' r = [5, 10].
+DEFAULT_RING_RADII: tuple[float, ...] = (5.0, 10.0)
 Head = Literal["classifier", "segmentation"]
 HEADS: tuple[str, ...] = ("classifier", "segmentation")
 
@@ -169,9 +178,11 @@ class TDStep(nn.Module):
 class TopDownNet(nn.Module):
     """A TD network built by :func:`to_topdown`.
 
-    Input: ``(B, C, H, W)`` (``inputs="single"``), or a sequence of ``levels`` such images,
-    full resolution first (``inputs="per_scale"``; input ``k`` is downscaled by ``2**k``
-    inside the network, as the original ``_multi`` models do). Output: ``(B, num_classes)``,
+    Input: ``(B, C, H, W)`` (``inputs="single"`` or ``"fourier_rings"``), or a sequence of
+    ``levels`` such images, full resolution first (``inputs="per_scale"``; input ``k`` is
+    downscaled by ``2**k`` inside the network, as the original ``_multi`` models do).
+    ``"single"`` feeds the blur pyramid of the image, ``"fourier_rings"`` its Fourier ring
+    bands (:class:`~tdlib.pyramid.FourierRingPyramid`). Output: ``(B, num_classes)``,
     or per-pixel scores ``(B, num_classes, H, W)`` with ``head="segmentation"``.
 
     Attributes:
@@ -186,8 +197,11 @@ class TopDownNet(nn.Module):
         self.spec, self.plan, self.config = spec, plan, config
         self.levels = spec.downsamplings + 1
         method = config["downscale"]
+        self.pyramid: nn.Module | None = None
         if config["inputs"] == "single":
             self.pyramid = InputPyramid(self.levels, method)
+        elif config["inputs"] == "fourier_rings":
+            self.pyramid = FourierRingPyramid(self.levels, config["ring_radii"])
         else:
             self.downscales = nn.ModuleList(
                 nn.Identity() if k == 0 else Downscale(2**k, method) for k in range(self.levels)
@@ -197,10 +211,14 @@ class TopDownNet(nn.Module):
         self.head = head
 
     def input_levels(self, x: Tensor | Sequence[Tensor]) -> list[Tensor]:
-        """The pyramid: ``levels`` tensors, full resolution first."""
-        if self.config["inputs"] == "single":
+        """The pyramid: ``levels`` tensors ``(B, C, H / 2**k, W / 2**k)``, full resolution first.
+
+        ``inputs="single"``: the blur pyramid; ``"fourier_rings"``: the Fourier ring bands
+        (level k holds band ``levels - 1 - k``); ``"per_scale"``: input k downscaled by ``2**k``.
+        """
+        if self.pyramid is not None:
             if not isinstance(x, Tensor):
-                raise ValueError("this TD network takes one image tensor (inputs='single')")
+                raise ValueError(f"this TD network takes one image tensor (inputs={self.config['inputs']!r})")
             check_input(x, self.spec)
             return self.pyramid(x)
         if isinstance(x, Tensor) or len(x) != self.levels:
@@ -243,7 +261,8 @@ def to_topdown(
     merge: MergeKind = "add_concat",
     upsample: UpsampleMode = "nearest",
     downscale: str = "tf",
-    inputs: Literal["single", "per_scale"] = "single",
+    inputs: Inputs = "single",
+    ring_radii: Sequence[float] | None = None,
     projection: ProjectionRule = "auto",
     widths: Sequence[int] | None = None,
     uni_width: int | None = None,
@@ -260,7 +279,18 @@ def to_topdown(
         merge: Resolution merge ``"add"``, ``"concat"`` or ``"add_concat"`` (§3.2).
         upsample: ``"nearest"`` (the paper's), ``"bilinear"`` or ``"transposed"``.
         downscale: Pyramid method, one of :data:`tdlib.pyramid.DOWNSCALE_METHODS`.
-        inputs: ``"single"`` image, or ``"per_scale"``: one image per pyramid level.
+        inputs: ``"single"`` image (its blur pyramid feeds the steps), ``"per_scale"``: one
+            image per pyramid level, or ``"fourier_rings"``: a single image whose Fourier
+            ring bands replace the blur pyramid (thesis §3.2.3, Fig. 3.8): band k of
+            :func:`tdlib.pyramid.fourier_bands` feeds pyramid level ``levels - 1 - k`` (the
+            inner disk the coarsest step, the outermost ring the full-resolution step),
+            brought to that level's resolution by exact band-limited subsampling
+            (:func:`tdlib.pyramid.fourier_ring_pyramid`). Same layers and parameters as the
+            blur-pyramid network; ``downscale`` must stay ``"tf"`` (it is not used).
+        ring_radii: The ring radii of ``"fourier_rings"`` in cycles per image, strictly
+            increasing; one fewer than the pyramid levels (BU downsamplings + 1). Default
+            (None): :data:`DEFAULT_RING_RADII`, the thesis' (5, 10), for the 3-level networks
+            (LeNetFC, NIN-light, NIN, ResNet32). Only with ``inputs="fourier_rings"``.
         projection: Which transitions get a 1x1 convolution (a 1x1 unit before the
             upsampling of a pooling step; a 1x1 shortcut ``up(conv1x1(o))`` instead of
             ``up(x)`` in a mirrored strided block):
@@ -301,6 +331,7 @@ def to_topdown(
             raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(valid)}")
     if isinstance(entry_units, bool) or not isinstance(entry_units, int) or entry_units < 1:
         raise ValueError(f"entry_units must be an integer >= 1, got {entry_units!r}")
+    radii = _ring_radii(spec, inputs, ring_radii, downscale)
     if entry_units > 1 and spec.stem is not None:
         raise ValueError(f"{spec.name}: entry_units > 1 needs a network without a stem "
                          "(with a stem, each pyramid level enters through one stem-like conv)")
@@ -383,15 +414,43 @@ def to_topdown(
     else:
         head_mod = make_head(spec, c)
     config = dict(arrangement=arrangement, merge=merge, upsample=upsample, downscale=downscale,
-                  inputs=inputs, projection=projection, widths=tuple(widths) if widths else None,
+                  inputs=inputs, ring_radii=radii, projection=projection,
+                  widths=tuple(widths) if widths else None,
                   uni_width=uni_width, entry_units=entry_units, head=head)
     net = TopDownNet(spec, plan, config, stem, steps, head_mod)
     init_weights_(net, spec.init)
     return net
 
 
+def _ring_radii(spec: BUSpec, inputs: str, ring_radii: Sequence[float] | None,
+                downscale: str) -> tuple[float, ...] | None:
+    """Checked ring radii of ``inputs="fourier_rings"`` (None for the other inputs)."""
+    if inputs != "fourier_rings":
+        if ring_radii is not None:
+            raise ValueError(f"ring_radii applies to inputs='fourier_rings' only, got inputs={inputs!r}")
+        return None
+    if downscale != "tf":
+        raise ValueError(f"downscale={downscale!r} does not apply to inputs='fourier_rings': its bands are "
+                         "subsampled exactly in the Fourier domain (leave downscale at 'tf')")
+    radii = DEFAULT_RING_RADII if ring_radii is None else tuple(ring_radii)
+    if isinstance(ring_radii, (str, bytes)) or not all(
+            isinstance(r, numbers.Real) and not isinstance(r, bool) and math.isfinite(r) for r in radii):
+        raise ValueError(f"ring_radii must be a sequence of finite numbers (cycles per image), got {ring_radii!r}")
+    radii = tuple(float(r) for r in radii)
+    levels = spec.downsamplings + 1
+    if len(radii) + 1 != levels:
+        raise ValueError(f"{spec.name}: inputs='fourier_rings' needs one Fourier band per pyramid level "
+                         f"({levels} levels = BU downsamplings + 1), i.e. {levels - 1} ring radii; got "
+                         f"{len(radii)} radii {list(radii)} ({len(radii) + 1} bands)")
+    if any(r < 0 for r in radii) or any(b <= a for a, b in itertools.pairwise(radii)):
+        raise ValueError(f"ring_radii must be >= 0 and strictly increasing (cycles per image), got {list(radii)}")
+    return radii
+
+
 def per_scale_twin(td: TopDownNet) -> TopDownNet:
     """The per-scale-input version of a single-input TD network, with the same weights."""
+    if td.config["inputs"] == "fourier_rings":
+        raise ValueError("per_scale_twin needs a blur-pyramid TD network; this one takes Fourier ring bands")
     cfg = {k: v for k, v in td.config.items() if k != "inputs"}
     twin = to_topdown(td.spec, inputs="per_scale", **cfg)
     twin.load_state_dict(td.state_dict())

@@ -225,3 +225,60 @@ def test_blur_images_in_chunks(monkeypatch):
         blur_images(y, -0.5)
     with pytest.raises(ValueError, match="floating-point"):
         blur_images(torch.zeros(2, 4, 4), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fourier filter of the training data (thesis §3.2.3)
+# ---------------------------------------------------------------------------------------------
+
+
+def _filtered(x: np.ndarray, kind: str, radius: float) -> torch.Tensor:
+    from tdlib.pyramid import fourier_filter
+
+    t = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float64) / 255)
+    return fourier_filter(t, kind, radius)
+
+
+@pytest.mark.parametrize("kind", ["lowpass", "highpass"])
+def test_load_splits_fourier_filters_train_and_val_not_test(monkeypatch, kind):
+    from tdlib.data import splits
+
+    arrays = _fake_dataset(monkeypatch)
+    radius = 2.5
+    s = load_splits("cifar10", seed=1, train_subset=60, test_subset=20, fourier=kind, fourier_radius=radius)
+    plain = load_splits("cifar10", seed=1, train_subset=60, test_subset=20)
+    assert (s.fourier, s.fourier_radius, plain.fourier, plain.fourier_radius) == (kind, 2.5, "none", 0.0)
+    # The mean is that of ALL official training images, filtered (the filtered mean).
+    x_tr = arrays[True][0]
+    torch.testing.assert_close(s.mean, _filtered(x_tr, kind, radius).mean(0).float(), atol=1e-6, rtol=0)
+    torch.testing.assert_close(splits.pixel_mean_of(x_tr, 0.0, kind, radius), s.mean, atol=0, rtol=0)
+    assert torch.equal(s.y_train, plain.y_train) and torch.equal(s.y_test, plain.y_test)
+    for filtered, original in ((s.x_train, plain.x_train), (s.x_val, plain.x_val)):
+        ref = _filtered(((original + plain.mean).numpy().transpose(0, 2, 3, 1) * 255).round().astype(np.uint8),
+                        kind, radius)
+        torch.testing.assert_close(filtered + s.mean, ref.float(), atol=1e-5, rtol=0)
+    # The test images stay original (minus the filtered training mean).
+    torch.testing.assert_close(s.x_test + s.mean, plain.x_test + plain.mean, atol=1e-6, rtol=0)
+
+
+def test_fourier_filter_images_in_chunks_and_bad_arguments(monkeypatch):
+    from tdlib.data import fourier_filter_images, splits
+    from tdlib.pyramid import fourier_highpass
+
+    monkeypatch.setattr(splits, "BLUR_CHUNK", 7)
+    x = torch.rand(30, 2, 9, 8, generator=torch.Generator().manual_seed(0))
+    ref = fourier_highpass(x, 3.0)
+    out = fourier_filter_images(x, "highpass", 3)
+    assert out is x
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+    y = torch.rand(3, 1, 4, 4)
+    assert torch.equal(fourier_filter_images(y.clone(), "none", 0.0), y)
+    for kind, radius, match in (("bandpass", 3.0, "lowpass, highpass"), ("lowpass", 0.0, "fourier_radius > 0"),
+                                ("lowpass", -2.0, "fourier_radius > 0"), ("none", 3.0, "must be 0"),
+                                ("lowpass", float("inf"), "finite")):
+        with pytest.raises(ValueError, match=match):
+            fourier_filter_images(y, kind, radius)
+        with pytest.raises(ValueError, match=match):
+            load_splits("cifar10", fourier=kind, fourier_radius=radius)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        load_splits("cifar10", blur_sigma=1.2, fourier="lowpass", fourier_radius=5)

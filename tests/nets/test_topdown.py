@@ -206,3 +206,62 @@ def test_torchvision_resnet18_converts_directly():
     assert y.shape == (2, 10)
     y.sum().backward()
     assert all(p.grad is not None for p in td.parameters())
+
+
+# ---------------------------------------------------------------------------------------------
+# Fourier ring-band inputs (thesis §3.2.3, Fig. 3.8)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "shape"), [("lenetfc", (2, 1, 28, 28)), ("nin_light", (2, 1, 28, 28)),
+                                             ("resnet32", (2, 3, 32, 32))])
+def test_fourier_ring_td_trains_on_disjoint_bands(name, shape):
+    from tdlib.pyramid import fourier_bands, frequency_radius
+
+    torch.manual_seed(0)
+    td = get_model(name, "td", inputs="fourier_rings")
+    assert td.config["inputs"] == "fourier_rings" and td.config["ring_radii"] == (5.0, 10.0)
+    x = torch.rand(*shape)
+    y = td(x)
+    assert y.shape == (2, 10)
+    y.sum().backward()
+    assert all(p.grad is not None for p in td.parameters())
+    levels = td.input_levels(x)
+    assert [lv.shape[-1] for lv in levels] == [shape[-1] // 2**k for k in range(3)]
+    torch.testing.assert_close(levels[0], fourier_bands(x)[2], atol=1e-6, rtol=0)  # finest step: outer ring
+    regions = [lambda r: r > 10, lambda r: (r > 5) & (r <= 10), lambda r: r <= 5]  # coarsest: inner disk
+    scale = torch.fft.fft2(x).abs().max()
+    for lv, region in zip(levels, regions, strict=True):
+        spec = torch.fft.fft2(lv).abs()
+        outside = spec[..., ~region(frequency_radius(*lv.shape[-2:]))]
+        assert outside.numel() == 0 or outside.max() < 1e-5 * scale
+    # Only the inputs differ: same parameters, same state_dict keys.
+    blur = get_model(name, "td")
+    assert count_parameters(td) == count_parameters(blur)
+    assert td.state_dict().keys() == blur.state_dict().keys()
+    blur.load_state_dict(td.state_dict())
+    td.eval(), blur.eval()
+    torch.testing.assert_close(td.level_features(levels)[-1], blur.level_features(levels)[-1])
+
+
+def test_fourier_ring_td_options_and_errors():
+    td = get_model("lenetfc", "uni", inputs="fourier_rings", ring_radii=[3, 7])
+    assert td.config["ring_radii"] == (3.0, 7.0) and td(torch.rand(1, 1, 28, 28)).shape == (1, 10)
+    with pytest.raises(ValueError, match=r"3 levels = BU downsamplings \+ 1.*2 ring radii; got 1 radii"):
+        get_model("lenetfc", "td", inputs="fourier_rings", ring_radii=(5,))
+    with pytest.raises(ValueError, match="resnet18_light: .*5 levels.*got 2 radii"):
+        get_model("resnet18_light", "td", inputs="fourier_rings")
+    with pytest.raises(ValueError, match="strictly increasing"):
+        get_model("lenetfc", "td", inputs="fourier_rings", ring_radii=(10, 5))
+    with pytest.raises(ValueError, match="inputs='fourier_rings' only"):
+        get_model("lenetfc", "td", ring_radii=(5, 10))
+    with pytest.raises(ValueError, match="does not apply to inputs='fourier_rings'"):
+        get_model("lenetfc", "td", inputs="fourier_rings", downscale="pool")
+    with pytest.raises(ValueError, match="single, per_scale, fourier_rings"):
+        get_model("lenetfc", "td", inputs="rings")
+    with pytest.raises(ValueError, match="blur-pyramid"):
+        per_scale_twin(td)
+    with pytest.raises(ValueError, match="one image tensor"):
+        td([torch.rand(1, 1, 28, 28)] * 3)
+    with pytest.raises(ValueError, match="options .* apply to TD variants only"):
+        get_model("lenetfc", "bu", inputs="fourier_rings")
