@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ast
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -304,6 +304,17 @@ def settings(chapter: str, profile: str, **overrides: Any) -> dict[str, Any]:
                          f"expected {', '.join(['profile', 'recompute', *ch.knobs()])}")
     table.update({k: _coerce(k, v, table.get(k)) for k, v in overrides.items() if v is not None})
     return {"profile": profile, **table}
+
+
+def pick(value: Any, *keys: str, default: Any = None) -> Any:
+    """A setting given once, or per key as a dict: the value of the first of ``keys`` it has.
+
+    E.g. ``pick({"lenetfc": 2, "nin_light": 3}, "mnist/lenetfc", "mnist", "lenetfc")`` is 2; a
+    dict with none of the keys, or ``None``, gives ``default``.
+    """
+    if isinstance(value, Mapping):
+        return next((value[k] for k in keys if k in value), default)
+    return value if value is not None else default
 
 
 def _coerce(name: str, value: Any, like: Any) -> Any:

@@ -25,7 +25,7 @@ import torch
 
 from .. import robustness as rb
 from ..book import results
-from ..book.chapters import Plan
+from ..book.chapters import Plan, pick
 from ..book.chapters import settings as chapter_settings
 from ..data import load_splits
 from ..nets.params import VARIANT_NAMES
@@ -38,19 +38,13 @@ EXPERIMENT = "minimal_l2"
 FIGURE5_ATTACKS = ("pointwise", "additive_gaussian", "gaussian_blur", "spatial")
 
 
-def _per(value: Any, key: str, default: Any = None) -> Any:
-    if isinstance(value, Mapping):
-        return value.get(key, default)
-    return value if value is not None else default
-
-
 def trained_config(dataset: str, model: str, variant: str, s: Mapping[str, Any]) -> TrainConfig:
     """The training run whose repeat-0 weights a cell attacks (see the module docstring)."""
     source = chapter_settings("bu-vs-td", s["trained_on"])
     for c in bu_vs_td.cell_configs(source):
         if (c.dataset, c.model, c.variant, c.seed, c.widths) == (dataset, model, variant, 0, None):
             return c
-    extra = _per(_per(s.get("extra_training") or {}, dataset, {}), model)
+    extra = pick(pick(s.get("extra_training") or {}, dataset, default={}), model)
     if extra is None:
         raise ValueError(f"{dataset}/{model}/{variant} is not in the bu-vs-td grid of profile {s['trained_on']!r}; "
                          f"add it to the extra_training knob")
@@ -61,22 +55,22 @@ def cell_configs(s: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every attack run of a chapter's settings, cheap models first."""
     out = []
     for dataset in s["datasets"]:
-        for model in _per(s["models"], dataset, []):
-            for variant in _per(s["variants"], model, ["bu", "td"]):
+        for model in pick(s["models"], dataset, default=[]):
+            for variant in pick(s["variants"], model, default=["bu", "td"]):
                 trained = trained_config(dataset, model, variant, s)
                 ablate = variant != "bu" and [dataset, model, variant] in [list(a) for a in s.get("ablation") or []]
                 for attack in s["attacks"]:
                     out.append({"dataset": dataset, "model": model, "variant": variant, "attack": attack,
                                 "params": rb.get_attack(attack).params() | {"implementation":
                                                                             rb.get_attack(attack).implementation},
-                                "images": int(_per(s["images"], model)), "repeats": int(s["repeats"]), "seed": 0,
+                                "images": int(pick(s["images"], model)), "repeats": int(s["repeats"]), "seed": 0,
                                 "ablation": ablate, "trained": trained.as_dict()})
     return out
 
 
 def figure_model(s: Mapping[str, Any], dataset: str) -> str:
     """The model of a dataset drawn in Figure 5: NIN (NIN-light on MNIST-like sets) when attacked, else the first."""
-    models = list(_per(s["models"], dataset, []))
+    models = list(pick(s["models"], dataset, default=[]))
     for preferred in ("nin_light", "nin"):
         if preferred in models:
             return preferred
@@ -153,7 +147,7 @@ def table(found: list[results.Entry], budgets: Mapping[str, tuple[float, ...]]) 
         c = e.config
         l2 = l2_of(e)
         l2s.append(l2)
-        summary = rb.summarize(l2, tuple(_per(budgets, c["dataset"], ())))
+        summary = rb.summarize(l2, tuple(pick(budgets, c["dataset"], default=())))
         rows.append({"dataset": c["dataset"], "model": c["model"], "variant": c["variant"],
                      "label": VARIANT_NAMES[c["variant"]], "attack": c["attack"], "repeats": e.result["runs"],
                      **summary, "queries_per_sample": e.result["queries"] / len(e.result["l2"]),

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ..book import results
-from ..book.chapters import Plan
+from ..book.chapters import Plan, pick
 from ..book.chapters import settings as chapter_settings
 from ..nets.params import VARIANT_NAMES
 from ..train import TrainConfig, load_weights, save_weights, train
@@ -38,28 +38,21 @@ WIDE_TD_WIDTHS = (64, 32, 32)
 HALF_ABOVE = 1_000_000
 
 
-def _per(value: Any, key: str, default: Any = None) -> Any:
-    """A setting given either once or per key (a dict)."""
-    if isinstance(value, Mapping):
-        return value.get(key, default)
-    return value if value is not None else default
-
-
 def cell_configs(settings: Mapping[str, Any]) -> list[TrainConfig]:
     """Every training run of a grid, in the order they are run (cheap cells first)."""
     configs = []
     for dataset in settings["datasets"]:
-        for model in _per(settings["models"], dataset, []):
+        for model in pick(settings["models"], dataset, default=[]):
             variants = list(settings["variants"])
             widths: list[tuple[str, tuple[int, ...] | None]] = [(v, None) for v in variants]
             if settings.get("wide_td") and model == "resnet32" and "td" in variants:
                 widths.append(("td", WIDE_TD_WIDTHS))
-            for repeat in range(int(_per(settings["repeats"], model, 1))):
+            for repeat in range(int(pick(settings["repeats"], model, default=1))):
                 for variant, w in widths:
-                    over: dict[str, Any] = {"seed": repeat, "train_subset": _per(settings.get("train_subset"), model),
-                                            "test_subset": _per(settings.get("test_subset"), model), "widths": w,
+                    over: dict[str, Any] = {"seed": repeat, "train_subset": pick(settings.get("train_subset"), model),
+                                            "test_subset": pick(settings.get("test_subset"), model), "widths": w,
                                             "recalibrate_bn": bool(settings.get("recalibrate_bn", False))}
-                    epochs = _per(settings.get("epochs"), model)
+                    epochs = pick(settings.get("epochs"), model)
                     if epochs is not None:
                         over["epochs"] = int(epochs)
                     configs.append(TrainConfig.paper(dataset, model, variant, **over))

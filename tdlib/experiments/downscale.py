@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from ..book import results
-from ..book.chapters import Plan
+from ..book.chapters import Plan, pick
 from ..book.claims import COLUMNS, UNMEASURED, Claim, ratio_verdict, row
 from ..data import dataset_info, load_arrays
 from ..pyramid import blur, blur_sigmas
@@ -57,13 +57,8 @@ NO_MAJOR_DIFFERENCE = 2.0
 
 
 def _pick(value: Any, dataset: str, model: str, default: Any = None) -> Any:
-    """A setting given once or per ``"dataset/model"``, dataset or model (a dict; first match wins)."""
-    if isinstance(value, Mapping):
-        for key in (f"{dataset}/{model}", dataset, model):
-            if key in value:
-                return value[key]
-        return default
-    return value if value is not None else default
+    """A setting given once or per ``"dataset/model"``, dataset or model (first match wins)."""
+    return pick(value, f"{dataset}/{model}", dataset, model, default=default)
 
 
 def sigmas(settings: Mapping[str, Any]) -> tuple[float, ...]:

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from ..book import results
-from ..book.chapters import Plan
+from ..book.chapters import Plan, pick
 from ..book.chapters import settings as chapter_settings
 from ..nets.params import VARIANT_NAMES
 from ..train import TrainConfig, base_dataset, load_weights
@@ -81,13 +81,6 @@ PAPER_GAPS: dict[tuple[str, str], tuple[float, float]] = {
 SAME_BALANCE = 0.02
 #: The paper's model names.
 MODEL_NAMES = {"lenetfc": "LeNetFC", "nin_light": "NIN", "resnet32": "ResNet32", "resnet18_light": "ResNet18"}
-
-
-def _per(value: Any, key: str, default: Any = None) -> Any:
-    """A setting given either once or per key (a dict)."""
-    if isinstance(value, Mapping):
-        return value.get(key, default)
-    return value if value is not None else default
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -157,7 +150,7 @@ def last_layer(model: nn.Module) -> str:
 
 def pairs(s: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The (dataset, model) pairs of the IoU grid, in order."""
-    return [(d, m) for d in s["datasets"] for m in _per(s["models"], d, [])]
+    return [(d, m) for d in s["datasets"] for m in pick(s["models"], d, default=[])]
 
 
 def iou_configs(s: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -169,7 +162,7 @@ def iou_configs(s: Mapping[str, Any]) -> list[dict[str, Any]]:
             partner = "td" if variant == "bu" else "bu"
             out.append({"dataset": dataset, "model": model, "variant": variant, "trained_on": source,
                         "trained": pair[variant].as_dict(), "partner": pair[partner].as_dict(),
-                        "images": int(_per(s["images"], model)), "seed": 0, "style": s.get("style", "original"),
+                        "images": int(pick(s["images"], model)), "seed": 0, "style": s.get("style", "original"),
                         "thresholds": list(THRESHOLDS), "object_threshold": OBJECT_THRESHOLD})
     return out
 
@@ -184,7 +177,7 @@ def mesh_configs(s: Mapping[str, Any]) -> list[dict[str, Any]]:
         source, pair = trained_pair(dataset, model, s)
         out.append({"dataset": dataset, "model": model, "trained_on": source,
                     "trained": {v: pair[v].as_dict() for v in VARIANTS}, "meshes": count,
-                    "pool": int(_per(s["images"], model)), "seed": 0, "style": s.get("style", "original"),
+                    "pool": int(pick(s["images"], model)), "seed": 0, "style": s.get("style", "original"),
                     "examples": int(s.get("mesh_examples", 3)), "object_threshold": OBJECT_THRESHOLD})
     return out
 

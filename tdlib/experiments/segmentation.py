@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 
 from ..book import results
-from ..book.chapters import Plan
+from ..book.chapters import Plan, pick
 from ..data.mesh import IGNORE, MESH_COUNTS, MESH_INFO, NUM_CLASSES
 from ..train import TrainConfig, save_weights, train
 
@@ -64,13 +64,6 @@ PAPER_CODE_PARAMS = {"unet": 1_742_500, "fcn": 1_151_484, "td_seg": 1_562_212}
 COMPARABLE_POINTS = 6.0
 
 
-def _per(value: Any, key: str, default: Any = None) -> Any:
-    """A setting given either once or per model (a dict)."""
-    if isinstance(value, Mapping):
-        return value.get(key, default)
-    return value if value is not None else default
-
-
 def cell_configs(settings: Mapping[str, Any]) -> list[TrainConfig]:
     """Every training run of a grid: repeat by repeat, the networks in the order of ``models``."""
     models = list(settings.get("models") or MODELS)
@@ -78,15 +71,15 @@ def cell_configs(settings: Mapping[str, Any]) -> list[TrainConfig]:
     if unknown:
         raise ValueError(f"unknown segmentation network(s) {', '.join(unknown)}; expected {', '.join(MODELS)}")
     configs = []
-    repeats = max(int(_per(settings.get("repeats"), m, 1)) for m in models) if models else 0
+    repeats = max(int(pick(settings.get("repeats"), m, default=1)) for m in models) if models else 0
     for repeat in range(repeats):
         for model in models:
-            if repeat >= int(_per(settings.get("repeats"), model, 1)):
+            if repeat >= int(pick(settings.get("repeats"), model, default=1)):
                 continue
-            over: dict[str, Any] = {"seed": repeat, "train_subset": _per(settings.get("train_subset"), model),
-                                    "test_subset": _per(settings.get("test_subset"), model),
+            over: dict[str, Any] = {"seed": repeat, "train_subset": pick(settings.get("train_subset"), model),
+                                    "test_subset": pick(settings.get("test_subset"), model),
                                     "recalibrate_bn": bool(settings.get("recalibrate_bn", False))}
-            epochs = _per(settings.get("epochs"), model)
+            epochs = pick(settings.get("epochs"), model)
             if epochs is not None:
                 over["epochs"] = int(epochs)
             configs.append(TrainConfig.paper(DATASET, model, **over))
