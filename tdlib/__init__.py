@@ -11,11 +11,13 @@ Layout (imports run downwards only; ``tests/test_imports.py`` fails on any impor
     tdlib/
       io.py           atomic writes, the source checkout's location
       provenance.py   git revision, device name, library versions of a result
-      nets/           spec -> layers -> build -> bottomup -> topdown; registry <- zoo; factory
+      nets/           spec -> layers -> build -> bottomup -> topdown (blur-pyramid or Fourier-ring
+                      inputs) -> progressive (growing a TD network); registry <- zoo; factory
                       (get_model) on top; params (Table 1). Segmentation networks go here.
       data/           sources (registry, mirrors, downloads), splits, augment, batching.
                       The segmentation mesh set and the toy cosine set go here.
-      pyramid.py      blur, downscale, input pyramids, upsampling, Fourier filters
+      pyramid.py      blur and blur levels, downscale, input pyramids, upsampling, Fourier filters
+                      and rings (radii in cycles per image)
       speed.py        speed levers (allocator, channels-last, BatchNorm folding)
       segmentation.py Experiment 3: the class-weighted pixel loss, pooled per-class IoU, mean IoU
       train.py        the training engine (original recipe, seeded, checkpointed; also segmentation)
@@ -23,7 +25,8 @@ Layout (imports run downwards only; ``tests/test_imports.py`` fails on any impor
       robustness/     Experiment 2: the ten attacks, minimal L2 over repeats, curves, per-scale ablation
       explain/        Grad-CAM of any layer (the authors' procedure, paper Eq. 3.3), the layers and
                       the authors' act_k, localisation IoU, energy shares, multi-object meshes
-      book/           chapters (profiles), runner (papermill), results (cache), layout (HTML), viz
+      book/           chapters (profiles), runner (papermill), results (cache), layout (HTML, display
+                      names), claims (one claim schema; each chapter's claims.csv), viz
       experiments/    one module per chapter: grids, experiment functions, verdicts
       cli.py          python -m tdlib ...
 

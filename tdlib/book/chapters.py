@@ -131,8 +131,38 @@ CHAPTERS: tuple[Chapter, ...] = (
                       "train_subset": None, "test_subset": None, "recalibrate_bn": False, "device": None},
         },
     ),
-    Chapter("fourier", "Fourier filtering and progressive growing",
-            filled_by="a later issue: the thesis Fourier filtering and progressive growing (thesis §3.2.3-3.2.4)"),
+    Chapter(
+        "fourier", "Fourier filtering and progressive growing", notebook=True, default_profile="smoke",
+        planner="tdlib.experiments.fourier:plan",
+        profiles={
+            # seconds: LeNetFC BU/TD on MNIST, one cut-off, the thesis's rings, both growth regimes (3 epochs:
+            # growing needs an epoch per TD step)
+            "smoke": {"datasets": ["mnist"], "models": {"mnist": ["lenetfc"]}, "variants": ["bu", "td"],
+                      "radii": [8], "ring_radii": [[5, 10]], "grow": ["trainable", "frozen"], "repeats": 1,
+                      "epochs": 3, "train_subset": 256, "test_subset": 128, "recalibrate_bn": True, "device": None},
+            # about 50 min on 2 cores (estimate from the bu-vs-td cpu runs, 1 thread, s per 1,000 training images
+            # and epoch: LeNetFC BU 0.24 / TD 0.9, ResNet32 BU 5 / TD 8.5): per repeat 7 BU and 11 TD runs;
+            # LeNetFC 18,000 x 3 epochs ~ 630 s per repeat, ResNet32 4,500 x 4 ~ 2,300 s
+            "cpu": {"datasets": ["mnist", "fashion_mnist", "cifar10"],
+                    "models": {"mnist": ["lenetfc"], "fashion_mnist": ["lenetfc"], "cifar10": ["resnet32"]},
+                    "variants": ["bu", "td"], "radii": [4, 8, 12],
+                    "ring_radii": {"cifar10": [[5, 10], [4, 8]], "mnist": [[5, 10], [3, 7]],
+                                   "fashion_mnist": [[5, 10], [3, 7]]},
+                    "grow": ["trainable", "frozen"], "repeats": {"lenetfc": 2, "resnet32": 1},
+                    "epochs": {"lenetfc": 3, "resnet32": 4}, "train_subset": {"lenetfc": 20_000, "resnet32": 5_000},
+                    "test_subset": {"resnet32": 1_000}, "recalibrate_bn": True, "device": None},
+            # the Exp. 1 settings: all images, the original epochs, 4 repeats; both small networks on the grey
+            # sets, NINext and ResNet32 on CIFAR-10
+            "paper": {"datasets": ["mnist", "fashion_mnist", "cifar10"],
+                      "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"],
+                                 "cifar10": ["nin", "resnet32"]},
+                      "variants": ["bu", "td"], "radii": [4, 8, 12],
+                      "ring_radii": {"cifar10": [[5, 10], [4, 8]], "mnist": [[5, 10], [3, 7]],
+                                     "fashion_mnist": [[5, 10], [3, 7]]},
+                      "grow": ["trainable", "frozen"], "repeats": 4, "epochs": None, "train_subset": None,
+                      "test_subset": None, "recalibrate_bn": False, "device": None},
+        },
+    ),
     Chapter(
         "bu-vs-td", "Experiment 1: bottom-up versus top-down", notebook=True, default_profile="cpu",
         planner="tdlib.experiments.bu_vs_td:plan",

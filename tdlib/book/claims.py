@@ -55,3 +55,9 @@ def row(claim: Claim, verdict: str, measured: str, profile: str) -> dict[str, An
         raise ValueError(f"unknown verdict {verdict!r}; expected one of {', '.join(VERDICTS)}")
     return {"id": claim.id, "chapter": claim.chapter, "section": claim.section, "source": claim.source,
             "claim": claim.claim, "paper": claim.paper, "verdict": verdict, "measured": measured, "profile": profile}
+
+
+def markdown(claims_df: Any, source: str = "paper") -> str:
+    """Claims rows (:data:`COLUMNS`) as a markdown list: the claim (``source``'s words; where), verdict, numbers."""
+    return "\n".join(f"- **{r.claim}** ({source}: {r.paper}; {r.source}): **{r.verdict}**"
+                     + (f". {r.measured}." if r.measured else ".") for r in claims_df.itertuples())

@@ -33,6 +33,21 @@ SHORT_NAMES: dict[str, str] = {
     "paper_text": "paper (text)",
 }
 
+#: Display names of the data sets, networks and variants in the chapters' text and figures.
+DATASET_NAMES: dict[str, str] = {"mnist": "MNIST", "fashion_mnist": "F-MNIST", "cifar10": "CIFAR-10",
+                                 "cifar10_aug": "CIFAR-10 aug", "toy_cosines": "toy cosines",
+                                 "fashion_mnist_mesh": "F-MNIST meshes", "imagenette": "Imagenette"}
+MODEL_NAMES: dict[str, str] = {"lenetfc": "LeNetFC", "nin_light": "NIN", "nin": "NINext", "resnet32": "ResNet32",
+                               "resnet18_light": "ResNet18", "unet": "U-net", "fcn": "FCN", "td_seg": "TD"}
+VARIANT_NAMES: dict[str, str] = {"bu": "BU", "td": "TD", "uni": "TDuni", "rev": "TDrev"}
+
+
+def network_name(dataset: str, model: str, variant: str | None = None) -> str:
+    """E.g. ``"MNIST LeNetFC TD"``: the display names of a data set, a model and optionally a variant."""
+    out = f"{DATASET_NAMES.get(dataset, dataset)} {MODEL_NAMES.get(model, model)}"
+    return out + (f" {VARIANT_NAMES.get(variant, variant)}" if variant else "")
+
+
 #: Text cells up to this many characters never break across lines (dates, names, "98.02 ± 0.11").
 NOWRAP = 12
 

@@ -799,3 +799,114 @@ def draw_prediction_shares(shares: pd.DataFrame, class_names: Sequence[str], nam
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Fourier filtering and progressive growing (thesis §3.2.3-3.2.4)
+# --------------------------------------------------------------------------------------------
+
+
+def _stretched(ax: Axes, img: np.ndarray) -> None:
+    """A ``(C, H, W)`` image of any range, stretched to [0, 1] for display (filtered images go negative)."""
+    a = np.asarray(img, dtype=float)
+    lo, hi = a.min(), a.max()
+    _image(ax, (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a))
+
+
+@styled
+def draw_spectral_panels(rows: Mapping[str, Mapping[str, np.ndarray]], stretch: Sequence[str] = ()) -> Figure:
+    """Images (one row per entry of ``rows``) above their log spectra: the thesis's Figures 3.7 and 3.8.
+
+    Args:
+        rows: Row name -> panel title -> ``(C, H, W)`` image (a mask ``(1, H, W)`` in the centred
+            frequency plane is drawn as it is, without a spectrum).
+        stretch: Panel titles whose images are stretched to [0, 1] for display (filtered images).
+    """
+    cols = max(len(p) for p in rows.values())
+    size = min(1.5, (WIDTH - 0.8) / cols)
+    fig, axes = plt.subplots(2 * len(rows), cols, figsize=(WIDTH, 2 * len(rows) * (size + 0.15) + 0.2),
+                             squeeze=False)
+    for i, (name, panels) in enumerate(rows.items()):
+        top = log_spectrum(next(iter(panels.values()))).max()
+        for j, (title, img) in enumerate(panels.items()):
+            ax, spec = axes[2 * i][j], axes[2 * i + 1][j]
+            if title == "mask":
+                ax.imshow(img[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                spec.axis("off")
+            else:
+                (_stretched if title in stretch else _image)(ax, img)
+                spec.imshow(log_spectrum(img), cmap="magma", vmin=0, vmax=top, interpolation="nearest")
+                spec.set_xticks([])
+                spec.set_yticks([])
+            ax.set_title(title, fontsize=8.5)
+        axes[2 * i][0].set_ylabel(name, fontsize=8)
+        axes[2 * i + 1][0].set_ylabel("log |F|", fontsize=8)
+        for j in range(len(panels), cols):
+            axes[2 * i][j].axis("off")
+            axes[2 * i + 1][j].axis("off")
+    fig.tight_layout(h_pad=0.3, w_pad=0.3)
+    return fig
+
+
+@styled
+def draw_filter_accuracy(filt: pd.DataFrame, names: Mapping[str, str]) -> Figure:
+    """Accuracy on the original test set after training on x_low / x_high, against the cut-off radius.
+
+    Args:
+        filt: :func:`tdlib.experiments.fourier.filtering` rows; one panel per (dataset, model), one
+            line per (variant, kind) (solid: low-pass, dashed: high-pass), the same network trained
+            on the original images as a dotted horizontal line.
+        names: Display names of data sets, models and variants.
+    """
+    panels = list(dict.fromkeys(zip(filt.dataset, filt.model, strict=True)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 2.9), squeeze=False)
+    for ax, (d, m) in zip(axes[0], panels, strict=True):
+        sub = filt[(filt.dataset == d) & (filt.model == m)]
+        for v in dict.fromkeys(sub.variant):
+            color = VARIANT_COLORS.get(names.get(v, v), "#555555")
+            for kind, style in (("lowpass", "-"), ("highpass", "--")):
+                g = sub[(sub.variant == v) & (sub.kind == kind)].sort_values("radius")
+                ax.plot(g.radius, g.acc, style, marker="o", markersize=4, color=color,
+                        label=f"{names.get(v, v)} {'x_low' if kind == 'lowpass' else 'x_high'}")
+            ref = sub[sub.variant == v].reference.dropna()
+            if len(ref):
+                ax.axhline(ref.iloc[0], color=color, linestyle=":", linewidth=1, label=f"{names.get(v, v)} original")
+        ax.set_title(f"{names.get(d, d)} {names.get(m, m)}")
+        ax.set_xlabel("cut-off radius (cycles / image)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy, original test set (%)")
+    handles, labels = _legend_entries(axes)
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.08 + 0.06 * ((len(labels) - 1) // 3), 1, 1))
+    return fig
+
+
+@styled
+def draw_growth_curves(curves: pd.DataFrame, names: Mapping[str, str]) -> Figure:
+    """Validation accuracy per epoch of TD trained from scratch and grown (trainable, frozen).
+
+    Args:
+        curves: :func:`tdlib.experiments.fourier.growth_curves` rows; one panel per (dataset, model);
+            thin vertical lines where a grown network adds its next step.
+        names: Display names of data sets and models.
+    """
+    panels = list(dict.fromkeys(zip(curves.dataset, curves.model, strict=True)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 2.9), squeeze=False)
+    colors = {"scratch": "#2ca02c", "grow-trainable": "#1f77b4", "grow-frozen": "#ff7f0e"}
+    for ax, (d, m) in zip(axes[0], panels, strict=True):
+        sub = curves[(curves.dataset == d) & (curves.model == m)]
+        for kind, g in sub.groupby("kind", sort=False):
+            ax.plot(g.epoch, g.val_acc, marker="o", markersize=3, color=colors.get(kind, "#555555"), label=kind)
+        grown = sub[sub.kind != "scratch"]
+        for e in grown.epoch[grown.stage.diff() > 0]:
+            ax.axvline(e - 0.5, color="#999999", linewidth=0.8, linestyle="--")
+        ax.set_title(f"{names.get(d, d)} {names.get(m, m)}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation accuracy (%)")
+    handles, labels = _legend_entries(axes)
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig

@@ -32,6 +32,7 @@ from torch import Tensor
 from ..book import results
 from ..book.chapters import Plan, pick
 from ..book.claims import COLUMNS, UNMEASURED, Claim, ratio_verdict, row
+from ..book.layout import DATASET_NAMES, MODEL_NAMES, VARIANT_NAMES, network_name
 from ..data import dataset_info, load_arrays
 from ..pyramid import blur, blur_sigmas
 from ..train import TrainConfig, base_dataset, evaluate_blur_levels, train
@@ -41,10 +42,6 @@ EXPERIMENT = "train"
 #: The toy 2-D cosine set (thesis §3.2.2) and its DC class.
 TOY = "toy_cosines"
 DC_CLASS = 0
-MODEL_NAMES = {"lenetfc": "LeNetFC", "nin_light": "NIN", "nin": "NINext", "resnet32": "ResNet32"}
-VARIANT_NAMES = {"bu": "BU", "td": "TD", "uni": "TDuni", "rev": "TDrev"}
-DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "F-MNIST", "cifar10": "CIFAR-10", "cifar10_aug": "CIFAR-10 aug",
-                 TOY: "toy cosines"}
 #: Data sets in order of difficulty (the thesis: the loss grows "with the data set's difficulty").
 DIFFICULTY = ("mnist", "fashion_mnist", "cifar10", "cifar10_aug")
 
@@ -298,10 +295,6 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
 )}
 
 
-def _name(dataset: str, model: str, variant: str | None = None) -> str:
-    out = f"{DATASET_NAMES.get(dataset, dataset)} {MODEL_NAMES.get(model, model)}"
-    return out + (f" {VARIANT_NAMES.get(variant, variant)}" if variant else "")
-
 
 def _matched_claims(m: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """``downscale-matched`` and ``downscale-difficulty`` from the matched-scale table."""
@@ -314,7 +307,7 @@ def _matched_claims(m: pd.DataFrame) -> dict[str, tuple[str, str]]:
         first, last = g.loss_from_original.iloc[1], g.loss_from_original.iloc[-1]
         little += first <= LITTLE_LOSS
         grows += last >= first
-        parts.append(f"{_name(d, mo, v)} {first:+.1f} / {last:+.1f}")
+        parts.append(f"{network_name(d, mo, v)} {first:+.1f} / {last:+.1f}")
     out = {"downscale-matched": (
         ratio_verdict(min(little, grows), len(nets)),
         f"loss from sigma 0 at the first / largest sigma (points): {'; '.join(parts)}; little (<= {LITTLE_LOSS:g}) "
@@ -334,7 +327,7 @@ def _matched_claims(m: pd.DataFrame) -> dict[str, tuple[str, str]]:
         ref = THESIS_CIFAR.get(r.model)
         thesis = (f" (thesis: {ref[1]:g} from {ref[0]:g} %, gap {r.loss_from_original - ref[1]:+.1f})"
                   if ref else "")
-        diff_parts.append(f"{_name(r.dataset, r.model, r.variant)} at sigma {r.sigma:g}: {r.acc:.1f} %, loss "
+        diff_parts.append(f"{network_name(r.dataset, r.model, r.variant)} at sigma {r.sigma:g}: {r.acc:.1f} %, loss "
                           f"{r.loss_from_original:+.1f}{thesis}")
     if groups:
         out["downscale-difficulty"] = (
@@ -351,14 +344,14 @@ def _cross_claims(real: pd.DataFrame) -> dict[str, tuple[str, str]]:
     if len(asym):
         hits = int((asym.gap > 0).sum())
         out["downscale-asymmetry"] = (ratio_verdict(hits, len(asym)), "; ".join(
-            f"{_name(r.dataset, r.model, r.variant)}: matched {r.matched:.1f}, "
+            f"{network_name(r.dataset, r.model, r.variant)}: matched {r.matched:.1f}, "
             f"blurred->sharp {r.blurred_to_sharp:.1f}, sharp->blurred {r.sharp_to_blurred:.1f} %"
             for r in asym.itertuples())
             + f"; asymmetric as claimed in {hits} of {len(asym)}")
     mis = mismatch(real)
     if len(mis):
         out["downscale-td-mismatch"] = (ratio_verdict(int((mis.td_minus_bu > 0).sum()), len(mis)), "; ".join(
-            f"{_name(r.dataset, r.model)}: TD - BU {r.td_minus_bu:+.2f} points off the diagonal"
+            f"{network_name(r.dataset, r.model)}: TD - BU {r.td_minus_bu:+.2f} points off the diagonal"
             + (f" (std {r.spread:.2f} over {r.repeats} repeats)" if r.repeats > 1 else " (1 repeat)")
             + f", TD better in {r.td_better_cells} of {r.off_cells} cells; on the diagonal {r.td_minus_bu_matched:+.2f}"
             for r in mis.itertuples()))
@@ -418,9 +411,3 @@ def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
     prof = "/".join(sorted(set(df.profile))) if len(df) else profile
     return pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, "", profile)
                          for c in CLAIMS.values()], columns=list(COLUMNS))
-
-
-def verdicts(claims_df: pd.DataFrame) -> str:
-    """The claims as a markdown list: claim (the thesis's words; source), verdict, numbers."""
-    return "\n".join(f"- **{r.claim}** (thesis: {r.paper}; {r.source}): **{r.verdict}**"
-                     + (f". {r.measured}." if r.measured else ".") for r in claims_df.itertuples())
