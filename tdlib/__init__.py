@@ -26,7 +26,8 @@ Layout (imports run downwards only; ``tests/test_imports.py`` fails on any impor
       explain/        Grad-CAM of any layer (the authors' procedure, paper Eq. 3.3), the layers and
                       the authors' act_k, localisation IoU, energy shares, multi-object meshes
       book/           chapters (profiles), runner (papermill), results (cache), layout (HTML, display
-                      names), claims (one claim schema; each chapter's claims.csv), viz
+                      names), claims (one claim schema; each chapter's claims.csv), viz, executor
+                      (a grid's missing cells here or on Dask, and its cost plan)
       experiments/    one module per chapter: grids, experiment functions, verdicts
       cli.py          python -m tdlib ...
 

@@ -2,7 +2,9 @@
 
 Commands:
     list     the book's chapters, their parameters and profiles
-    run      execute chapter notebooks with papermill (a profile, -p key=value, --recompute)
+    run      execute chapter notebooks with papermill (a profile, -p key=value, --recompute); with
+             --executor local|dask, first compute the missing cells of each chapter's grid
+    plan     runs, cached, missing and the estimated compute of each chapter's grid (--gflops G)
     results  what the results cache holds per chapter and profile, and what is missing
     models   list the registered architectures
     params   print the paper's Table 1 beside ours and the original code's
@@ -43,14 +45,88 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .book.runner import ChapterFailed, parse_assignments, run_chapters
 
+    params = parse_assignments(args.param)
+    if args.executor is None and (args.scheduler or args.workers or args.gpus):
+        raise ValueError("--scheduler, --workers and --gpus need --executor dask")
+    if args.executor is not None:
+        failed = _fill_grids(args, params)
+        if failed:
+            return failed
     try:
-        reports = run_chapters(args.chapters, args.profile, parse_assignments(args.param), recompute=args.recompute,
+        reports = run_chapters(args.chapters, args.profile, params, recompute=args.recompute,
                                output_dir=args.output_dir, log=args.log)
     except ChapterFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     for r in reports:
         print(f"{r.chapter}: profile {r.profile}, {r.seconds:.1f} s -> {r.output}")
+    return 0
+
+
+def _chapter_settings(name: str, profile: str | None, params: dict[str, object]) -> tuple[str, dict[str, object]]:
+    """A chapter's profile (default: its committed one) and its settings with the ``-p`` knobs it has."""
+    from .book.chapters import get_chapter, settings
+
+    ch = get_chapter(name)
+    prof = profile or ch.default_profile or "cpu"
+    return prof, settings(name, prof, **{k: v for k, v in params.items() if k in ch.knobs()})
+
+
+def _fill_grids(args: argparse.Namespace, params: dict[str, object]) -> int:
+    """``run --executor``: the missing cells of each chapter's grid; 0, or 1 when cells failed."""
+    from .book.chapters import get_chapter, notebook_chapters
+    from .book.executor import CellsFailed, check_executor, run_cells
+    from .book.runner import resolve
+
+    check_executor(args.executor)
+    if args.recompute:
+        raise ValueError("--executor computes only what the cache lacks; it does not combine with --recompute")
+    if args.executor == "local" and (args.scheduler or args.workers or args.gpus):
+        raise ValueError("--scheduler, --workers and --gpus apply to --executor dask only")
+    chapters = [get_chapter(n) for n in args.chapters] if args.chapters else notebook_chapters()
+    for ch in chapters:  # every name and parameter checked before anything runs
+        if not ch.notebook:
+            raise ValueError(f"chapter {ch.name!r} is text, not a notebook")
+        resolve(ch, args.profile, params, False)
+    for ch in chapters:
+        if ch.cell_runner is None:
+            print(f"{ch.name}: no grid to fill (no cell runner); its notebook computes what it shows")
+            continue
+        profile, s = _chapter_settings(ch.name, args.profile, params)
+        try:
+            summary = run_cells(ch.name, profile, s, executor=args.executor, scheduler=args.scheduler,
+                                workers=args.workers, gpus=args.gpus, progress=args.log or args.executor == "dask")
+        except (CellsFailed, ConnectionError) as e:
+            print(f"error: {ch.name}: {e}", file=sys.stderr)
+            return 1
+        print(summary.line())
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .book.chapters import CHAPTERS, get_chapter
+    from .book.executor import format_plan, plan_table
+    from .book.runner import parse_assignments
+
+    if args.gflops is not None and args.gflops <= 0:
+        raise ValueError(f"--gflops must be positive, got {args.gflops}")
+    params = parse_assignments(args.param)
+    chapters = [get_chapter(n) for n in args.chapters] if args.chapters else [c for c in CHAPTERS if c.planner]
+    hours, gflops, unknown = 0.0, args.gflops, 0
+    for ch in chapters:
+        if ch.planner is None:
+            print(f"{ch.name}: caches nothing (no planner)\n")
+            continue
+        profile, s = _chapter_settings(ch.name, args.profile, params)
+        table = plan_table(ch.name, profile, s, gflops=args.gflops)  # a measured throughput is kept for the process
+        gflops = table.attrs.get("gflops") or gflops
+        hours += float(table.hours.sum())
+        unknown += int(table.loc[table.hours.isna(), "missing"].sum())
+        print(format_plan(ch.name, profile, table) + "\n")
+    if len(chapters) > 1 or unknown:
+        tail = f" ({unknown} missing runs not estimated)" if unknown else ""
+        rate = f" at {gflops:,.1f} GFLOP/s" if gflops else ""
+        print(f"total: {hours:,.2f} h for the missing runs of {len(chapters)} chapter(s){rate}{tail}")
     return 0
 
 
@@ -146,7 +222,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--recompute", action="store_true", help="ignore cached results")
     s.add_argument("--output-dir", type=Path, default=None, help="write executed notebooks here, not into book/")
     s.add_argument("--log", action="store_true", help="stream cell outputs")
+    s.add_argument("--executor", default=None, choices=["local", "dask"],
+                   help="first compute the missing cells of each chapter's grid, here (local) or on Dask (dask); "
+                        "default: the notebook computes them")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --executor dask: a running scheduler (tcp://host:port or a scheduler file) instead "
+                        "of a local cluster")
+    s.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="with --executor dask: local worker processes (default: --gpus, else one per CPU core)")
+    s.add_argument("--gpus", type=int, default=None, metavar="N",
+                   help="with --executor dask: pin each worker to one of N GPUs (CUDA_VISIBLE_DEVICES) and give "
+                        "each cell one GPU (resource GPU=1)")
     s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("plan", help="runs, cached, missing and the estimated compute of each chapter's grid")
+    s.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapter names (default: every chapter with a grid)")
+    s.add_argument("--profile", default=None, help="smoke, cpu or paper (default: each chapter's committed profile)")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a chapter knob")
+    s.add_argument("--gflops", type=float, default=None, metavar="G",
+                   help="sustained GFLOP/s of the device that will compute the grid (default: measured here in "
+                        "about a second on a NIN-light training step)")
+    s.set_defaults(func=_cmd_plan)
 
     s = sub.add_parser("results", help="what the results cache holds and what each profile lacks")
     s.add_argument("--chapter", default=None)

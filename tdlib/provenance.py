@@ -65,9 +65,16 @@ def library_versions() -> dict[str, str]:
             "torchvision": torchvision.__version__, "numpy": numpy.__version__, "tdlib": __version__}
 
 
+#: Set by :mod:`tdlib.book.executor` while a worker computes a cell: which worker (and GPU) it was.
+WORKER_ENV = "TDLIB_WORKER"
+
+
 def record(profile: str, wall_seconds: float, device: str | None = None) -> dict[str, Any]:
-    """The provenance record stored with every cached result."""
-    return {
+    """The provenance record stored with every cached result.
+
+    Computed on an executor's worker (``$TDLIB_WORKER`` set), it also names the worker.
+    """
+    out = {
         "profile": profile,
         "git": git_revision(),
         "device": device_name(device),
@@ -75,3 +82,6 @@ def record(profile: str, wall_seconds: float, device: str | None = None) -> dict
         "wall_seconds": round(wall_seconds, 3),
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if os.environ.get(WORKER_ENV):
+        out["worker"] = os.environ[WORKER_ENV]
+    return out

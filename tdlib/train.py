@@ -49,8 +49,8 @@ import copy
 import math
 import numbers
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -931,3 +931,32 @@ def load_weights(config: TrainConfig, path: Path, device: str | torch.device = "
     reference = model.state_dict()
     model.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()})
     return model.to(device).eval()
+
+
+def train_config(config: Mapping[str, Any]) -> TrainConfig:
+    """The :class:`TrainConfig` of a results-cache configuration (the inverse of :meth:`TrainConfig.as_dict`).
+
+    Keys that are not fields of a training run (e.g. the downscale study's ``test_sigmas``) must be
+    removed first.
+
+    Raises:
+        ValueError: Unknown keys, or a configuration that does not round-trip through ``as_dict``.
+    """
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(config) - names)
+    if unknown:
+        raise ValueError(f"not fields of a training run: {', '.join(unknown)}")
+    values = dict(config)
+    if values.get("widths") is not None:
+        values["widths"] = tuple(values["widths"])
+    if "ring_radii" in values:
+        values["ring_radii"] = tuple(values["ring_radii"])
+    cfg = TrainConfig(**values)
+    if cfg.as_dict() != _listed(config):
+        raise ValueError(f"configuration {dict(config)!r} does not round-trip through TrainConfig")
+    return cfg
+
+
+def _listed(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with tuples as lists, as :meth:`TrainConfig.as_dict` writes them."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}

@@ -50,6 +50,14 @@ class Chapter:
         planner: ``"module:function"`` mapping resolved settings to the chapter's
             (experiment, config) pairs, so ``python -m tdlib results`` can say what a
             profile still lacks; ``None`` when the chapter caches nothing.
+        cell_runner: ``"module:function"`` computing one planned cell into the cache unless
+            it is cached, ``function(experiment, config, profile, device) -> None``, so that
+            :func:`tdlib.book.executor.run_cells` can fill a grid cell by cell, locally or on
+            Dask; ``None`` when the chapter's cells are not computed apart from its notebook.
+        requires: ``"module:function"`` naming the cells of other chapters that a planned cell
+            needs cached first, ``function(experiment, config, profile) -> [(chapter,
+            experiment, config, profile), ...]`` (the trained networks that attacks and Grad-CAM
+            load); ``None``: the cells need nothing.
         filled_by: For a placeholder: the work that will fill it.
     """
 
@@ -60,6 +68,8 @@ class Chapter:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     planner: str | None = None
     filled_by: str | None = None
+    cell_runner: str | None = None
+    requires: str | None = None
 
     @property
     def path(self) -> Path:
@@ -77,6 +87,24 @@ class Chapter:
         module, func = self.planner.split(":")
         planner: Callable[[dict[str, Any]], Plan] = getattr(importlib.import_module(module), func)
         return planner(settings)
+
+    def runner(self) -> Callable[[str, dict[str, Any], str, str | None], None]:
+        """The chapter's cell runner (see :attr:`cell_runner`); a ValueError when it has none."""
+        if self.cell_runner is None:
+            raise ValueError(f"chapter {self.name!r} has no cell runner; chapters with one: "
+                             f"{', '.join(c.name for c in CHAPTERS if c.cell_runner)}")
+        return _resolve(self.cell_runner)
+
+    def prerequisites(self, experiment: str, config: dict[str, Any],
+                      profile: str) -> list[tuple[str, str, dict[str, Any], str]]:
+        """The cells of other chapters that one planned cell needs cached first (see :attr:`requires`)."""
+        return _resolve(self.requires)(experiment, config, profile) if self.requires else []
+
+
+def _resolve(target: str) -> Any:
+    """The object named ``"module:attribute"``."""
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 TABLE1_MODELS = list(params.TABLE1_MODELS)
@@ -104,6 +132,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "downscale", "Downscale study: blurred training and testing", notebook=True, default_profile="smoke",
         planner="tdlib.experiments.downscale:plan",
+        cell_runner="tdlib.experiments.downscale:compute",
         profiles={
             # seconds: LeNetFC BU/TD on MNIST and on the toy cosines, 3 levels, tiny subsets
             "smoke": {"datasets": ["mnist", "toy_cosines"],
@@ -134,6 +163,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "fourier", "Fourier filtering and progressive growing", notebook=True, default_profile="smoke",
         planner="tdlib.experiments.fourier:plan",
+        cell_runner="tdlib.experiments.fourier:compute",
         profiles={
             # seconds: LeNetFC BU/TD on MNIST, one cut-off, the thesis's rings, both growth regimes (3 epochs:
             # growing needs an epoch per TD step)
@@ -166,6 +196,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "bu-vs-td", "Experiment 1: bottom-up versus top-down", notebook=True, default_profile="cpu",
         planner="tdlib.experiments.bu_vs_td:plan",
+        cell_runner="tdlib.experiments.bu_vs_td:compute",
         profiles={
             # seconds: every code path (TD variants, augmentation, the widened ResNet TD) on tiny subsets
             "smoke": {"datasets": ["mnist", "cifar10_aug"],
@@ -193,6 +224,8 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "attacks", "Experiment 2: adversarial robustness", notebook=True, default_profile="cpu",
         planner="tdlib.experiments.attacks:plan",
+        cell_runner="tdlib.experiments.attacks:compute",
+        requires="tdlib.experiments.attacks:requires",
         profiles={
             # seconds: three attacks (one per code path: foolbox-equal search, random search, scipy grid)
             "smoke": {"trained_on": "smoke", "datasets": ["mnist"], "models": {"mnist": ["lenetfc"]},
@@ -230,6 +263,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "segmentation", "Experiment 3: segmentation", notebook=True, default_profile="smoke",
         planner="tdlib.experiments.segmentation:plan",
+        cell_runner="tdlib.experiments.segmentation:compute",
         profiles={
             # seconds: the three networks, one epoch on 200 meshes (180 training), 100 test meshes
             "smoke": {"models": list(SEG_MODELS), "repeats": 1, "epochs": 1, "train_subset": 200,
@@ -250,6 +284,8 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "gradcam", "Explainability: Grad-CAM and localisation", notebook=True, default_profile="cpu",
         planner="tdlib.experiments.gradcam:plan",
+        cell_runner="tdlib.experiments.gradcam:compute",
+        requires="tdlib.experiments.gradcam:requires",
         profiles={
             # seconds: LeNetFC BU/TD of the smoke bu-vs-td grid (256 training images) on 64 MNIST test images
             "smoke": {"trained_on": "smoke", "prefer_paper": False, "datasets": ["mnist"],
@@ -279,7 +315,11 @@ CHAPTERS: tuple[Chapter, ...] = (
                       "device": None},
         },
     ),
-    Chapter("claims", "Claims ledger", filled_by="the chapters above, as each lands: one verdict per paper claim"),
+    Chapter(
+        # reads every chapter's claims.csv (tdlib.book.claims.ledger); computes nothing
+        "claims", "Claims ledger", notebook=True, default_profile="cpu",
+        profiles={"smoke": {}, "cpu": {}, "paper": {}},
+    ),
     Chapter(
         "reproducing", "Reproducing this book", notebook=True, default_profile="cpu",
         profiles={"smoke": {}, "cpu": {}, "paper": {}},

@@ -61,3 +61,68 @@ def markdown(claims_df: Any, source: str = "paper") -> str:
     """Claims rows (:data:`COLUMNS`) as a markdown list: the claim (``source``'s words; where), verdict, numbers."""
     return "\n".join(f"- **{r.claim}** ({source}: {r.paper}; {r.source}): **{r.verdict}**"
                      + (f". {r.measured}." if r.measured else ".") for r in claims_df.itertuples())
+
+
+def section_anchor(section: str) -> str:
+    """The HTML id Sphinx gives a section heading (docutils ``make_id``), e.g. ``figure-3-4-matched-...``."""
+    from docutils.nodes import make_id
+
+    return make_id(section)
+
+
+def chapter_claims(chapter: Any) -> dict[str, Claim]:
+    """The :class:`Claim` objects a chapter states: the ``CLAIMS`` of its experiment module
+    ``tdlib.experiments.<name>`` (dashes as underscores); empty when it has none.
+
+    The module is found by that naming rule, so the book machinery imports no experiment by name.
+    """
+    import importlib
+    import importlib.util
+
+    name = f"tdlib.experiments.{chapter.name.replace('-', '_')}"
+    if importlib.util.find_spec(name) is None:
+        return {}
+    return dict(getattr(importlib.import_module(name), "CLAIMS", {}))
+
+
+def ledger(root: Any = None) -> Any:
+    """Every claim of every chapter, with the verdict its chapter last computed (``claims.csv``).
+
+    A claim whose chapter has not written a verdict for it (the chapter has not run, or ran
+    before it stated the claim) is ``not measured at this profile`` with an empty profile,
+    never missing. Rows follow the book's chapter order, then each chapter's claim order.
+
+    Returns:
+        A DataFrame with :data:`COLUMNS` plus ``href``: the chapter's page and section anchor.
+    """
+    import pandas as pd
+
+    from .chapters import CHAPTERS
+    from .results import results_root
+
+    base = results_root() if root is None else root
+    rows = []
+    for ch in CHAPTERS:
+        stated = chapter_claims(ch)
+        if not stated:
+            continue
+        path = base / ch.name / "claims.csv"
+        found = pd.read_csv(path, keep_default_na=False).set_index("id") if path.is_file() else None
+        for cid, claim in stated.items():
+            if found is not None and cid in found.index:
+                r = found.loc[cid]
+                rows.append({**row(claim, str(r.verdict), str(r.measured), str(r.profile))})
+            else:
+                rows.append(row(claim, UNMEASURED, "", ""))
+            rows[-1]["href"] = f"{ch.name}.html#{section_anchor(claim.section)}"
+    return pd.DataFrame(rows, columns=[*COLUMNS, "href"])
+
+
+def verdict_counts(table: Any) -> Any:
+    """How many claims got each verdict, per profile (rows: profile; columns: :data:`VERDICTS`)."""
+    import pandas as pd
+
+    counts = table.assign(profile=table.profile.replace("", "none")).pivot_table(
+        index="profile", columns="verdict", values="id", aggfunc="count", fill_value=0)
+    return counts.reindex(columns=list(VERDICTS), fill_value=0).astype(int).rename_axis(None, axis=1) \
+        if len(counts) else pd.DataFrame(columns=list(VERDICTS))

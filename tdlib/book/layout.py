@@ -80,7 +80,8 @@ def short_name(column: object, names: Mapping[str, str] | None = None) -> object
     return (names or {}).get(column) or SHORT_NAMES.get(column) or column.replace("_", " ")
 
 
-def table(df: pd.DataFrame, names: Mapping[str, str] | None = None) -> Html:
+def table(df: pd.DataFrame, names: Mapping[str, str] | None = None,
+          links: Mapping[str, str] | None = None) -> Html:
     """A table that fits the text column: short column names, in a box that scrolls sideways.
 
     Every cell is shown whole; text cells of up to :data:`NOWRAP` characters stay on one
@@ -90,13 +91,20 @@ def table(df: pd.DataFrame, names: Mapping[str, str] | None = None) -> Html:
     Args:
         df: The table (its index is not shown).
         names: Column names to show instead of the data's (others: :func:`short_name`).
+        links: Column -> the column holding its cells' link targets (``href``); a link column
+            itself is not shown.
     """
-    shown = df.rename(columns=lambda c: short_name(c, names))
+    links = dict(links or {})
+    hrefs = {short_name(c, names): df[h].tolist() for c, h in links.items()}
+    shown = df.drop(columns=list(links.values())).rename(columns=lambda c: short_name(c, names))
     texts = shown.select_dtypes(include=["object", "str"]).columns
     shown = shown.astype({c: object for c in texts})
     shown[texts] = shown[texts].where(shown[texts].notna(), "")
     cells = shown.copy()
     cells[texts] = cells[texts].map(_cell)
+    for col, targets in hrefs.items():
+        cells[col] = [f'<a href="{html.escape(str(t))}">{c}</a>' if t else c for c, t in zip(cells[col], targets,
+                                                                                        strict=True)]
     cells.columns = [html.escape(str(c), quote=False) for c in cells.columns]
     with pd.option_context("display.max_colwidth", None):
         body = cells.to_html(index=False, border=0, na_rep="", escape=False)

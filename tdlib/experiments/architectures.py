@@ -14,6 +14,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ..bench import flops_per_image
+from ..book.claims import COLUMNS, UNMEASURED, Claim, ratio_verdict, row
 from ..data import dataset_info, load_arrays
 from ..nets import count_parameters, get_model, model_info
 from ..nets.layers import MERGES
@@ -66,3 +67,65 @@ def example_image(dataset: str, index: int = 0) -> tuple[Tensor, str]:
 def pyramids(image: Tensor, levels: int = 3, methods: Sequence[str] = DOWNSCALE_METHODS) -> dict[str, list[Tensor]]:
     """The input pyramid of ``image`` ``(1, C, H, W)`` for every downscale method."""
     return {m: pyramid(image, levels, m) for m in methods}
+
+
+# --------------------------------------------------------------------------------------------
+# Claims and verdicts
+# --------------------------------------------------------------------------------------------
+
+CHAPTER = "architectures"
+#: The paper's claims that this chapter tests (experiments.md §10, item 1; and §3.2 of the paper).
+CLAIMS: dict[str, Claim] = {c.id: c for c in (
+    Claim("arch-table1", CHAPTER, "Table 1: trainable parameters", "paper §4.1, Table 1",
+          "The classifiers have the trainable-parameter counts of Table 1 (BU, TD, TDuni and TDrev of LeNetFC, "
+          "NIN, NINext and ResNet32).", "Table 1's 16 counts"),
+    Claim("arch-merge-params", CHAPTER, "Merge options and filter arrangements", "paper §3.2, Fig. 3",
+          "The concat and add+concat merges add equally many parameters; the add merge is the cheapest.",
+          "Options (2) and (3) introduce an equal number of additional parameters, while method (1) is more "
+          "memory efficient"),
+)}
+
+
+def _table1_claim(t1: pd.DataFrame) -> tuple[str, str]:
+    differ = t1[~t1.paper_eq_code]
+    implied = int((differ.paper_variant.astype(int) == differ.paper).sum()) if len(differ) else 0
+    same = int((t1.ours == t1.paper).sum())
+    return ratio_verdict(same, len(t1)), (
+        f"ours = paper in {same} of {len(t1)} counts; ours = the authors' code in {int(t1.ours_eq_code.sum())} of "
+        f"{len(t1)}; the paper's table differs from its code in {len(differ)} cells ("
+        + "; ".join(f"{r.model} {r.variant} by {r.paper - r.code:+,}" for r in differ.itertuples())
+        + f"), and the variants these counts imply (`get_model(name, variant, paper_variant=True)`) reproduce "
+        f"{implied} of those {len(differ)}")
+
+
+def _merge_claim(costs: pd.DataFrame) -> tuple[str, str] | None:
+    td = costs[costs.variant != "BU"].pivot_table(index=["paper_name", "variant"], columns="merge", values="params")
+    if not {"add", "concat", "add_concat"} <= set(td.columns) or td.empty:
+        return None
+    same = td["concat"] == td["add_concat"]
+    cheapest = td["add"] < td[["concat", "add_concat"]].min(axis=1)
+    return ratio_verdict(int(same.sum() + cheapest.sum()), 2 * len(td)), (
+        f"`concat` and `add_concat` have equal parameter counts in {int(same.sum())} of {len(same)} (model, "
+        f"arrangement) cells, and `add` has the fewest in {int(cheapest.sum())} of {len(cheapest)}")
+
+
+def claims(t1: pd.DataFrame, costs: pd.DataFrame | None, profile: str) -> pd.DataFrame:
+    """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
+
+    * ``arch-table1``: our count equals the paper's, per (model, variant) of :func:`tdlib.nets.params.table1`;
+      the numbers also say how many equal the authors' code and how many of the paper's other
+      counts the paper-implied variants reproduce.
+    * ``arch-merge-params``: per (model, TD arrangement) of :func:`costs`, ``concat`` and
+      ``add_concat`` have equal counts, and ``add`` fewer than both; both conditions counted.
+
+    ``ratio_verdict``: ``holds`` when every case agrees, ``does not hold`` when at most half do.
+    A claim without data is ``not measured at this profile``.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    if len(t1):
+        found["arch-table1"] = _table1_claim(t1)
+    merge = _merge_claim(costs) if costs is not None and len(costs) else None
+    if merge is not None:
+        found["arch-merge-params"] = merge
+    return pd.DataFrame([row(c, *found[c.id], profile) if c.id in found else row(c, UNMEASURED, "", profile)
+                         for c in CLAIMS.values()], columns=list(COLUMNS))

@@ -27,6 +27,7 @@ from .. import robustness as rb
 from ..book import results
 from ..book.chapters import Plan, pick
 from ..book.chapters import settings as chapter_settings
+from ..book.claims import COLUMNS, FAILS, HOLDS, UNMEASURED, Claim, ratio_verdict, row
 from ..data import load_splits
 from ..nets.params import VARIANT_NAMES
 from ..train import TrainConfig, base_dataset, load_weights
@@ -199,39 +200,6 @@ def family_gaps(df: pd.DataFrame) -> pd.DataFrame:
     return td[["dataset", "model", "label", "attack", "family", "area", "bu_area", "area_gap", "profile"]]
 
 
-def verdicts(df: pd.DataFrame, profile: str) -> str:
-    """The paper's Exp. 2 claims, each with a verdict computed from the table (markdown)."""
-    gaps = family_gaps(df)
-    out = []
-    if profile != "paper":
-        out.append(f"*Profile `{profile}`: reduced runs (fewer test images; models trained on the reduced bu-vs-td "
-                   "grid). The verdicts describe these runs, not the paper's setting.*\n")
-    claims = [("uncorrelated noise", True), ("correlated noise", True), ("blurring", True), ("spatial", False)]
-    td_only = gaps[gaps.label == "TD"]
-    for family, paper_more_robust in claims:
-        g = td_only[td_only.family == family].dropna(subset=["area_gap"])
-        if g.empty:
-            out.append(f"- **{family}**: not measured at this profile.")
-            continue
-        wins = int((g.area_gap < 0).sum())
-        claim = "TD is more robust than BU" if paper_more_robust else "TD is not more robust than BU"
-        holds = wins > len(g) / 2 if paper_more_robust else wins <= len(g) / 2
-        out.append(f"- **{family}** (paper: {claim}): TD's accuracy-loss area is below BU's in {wins} of {len(g)} "
-                   f"(dataset, model, attack) cells; median area gap {g.area_gap.median():+.2f} points x L2. "
-                   f"Verdict: {'holds' if holds else 'does not hold'} on these runs.")
-    spatial = gaps[(gaps.family == "spatial") & gaps.label.isin(["TDuni", "TDrev"])
-                   & (gaps.dataset == "cifar10_aug") & (gaps.model == "resnet32")].dropna(subset=["area_gap"])
-    if spatial.empty:
-        out.append("- **ResNet32 TDuni and TDrev on CIFAR-10-aug, spatial attacks** (paper: more robust than BU): "
-                   "not measured at this profile.")
-    else:
-        wins = int((spatial.area_gap < 0).sum())
-        out.append(f"- **ResNet32 TDuni and TDrev on CIFAR-10-aug, spatial attacks** (paper: more robust than BU): "
-                   f"below BU in {wins} of {len(spatial)} cells. Verdict: "
-                   f"{'holds' if wins > len(spatial) / 2 else 'does not hold'} on these runs.")
-    return "\n".join(out)
-
-
 def most_vulnerable(ablation: pd.DataFrame) -> pd.DataFrame:
     """Per dataset and attack: the single perturbed input and the pair of inputs that cost most accuracy
     (several names joined by " / " when they tie)."""
@@ -286,3 +254,140 @@ def ablation_verdicts(ablation: pd.DataFrame) -> pd.DataFrame:
                                         else "holds" if ours == paper else "does not hold")}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Claims and verdicts
+# --------------------------------------------------------------------------------------------
+
+_TABLE, _FIG11, _ABLATION = ("Robustness table", "Figure 11: the ResNet32 filter arrangements",
+                             "Figures 6 and 12: which pyramid input is most vulnerable")
+#: The attack families of the paper's claims: claim id, family, whether the paper finds TD more robust.
+FAMILY_CLAIMS = (("atk-uncorrelated", "uncorrelated noise", True), ("atk-correlated", "correlated noise", True),
+                 ("atk-blurring", "blurring", True), ("atk-spatial", "spatial", False))
+#: The paper's claims that this chapter tests (experiments.md §10, items 4 to 7).
+CLAIMS: dict[str, Claim] = {c.id: c for c in (
+    Claim("atk-uncorrelated", CHAPTER, _TABLE, "paper §4.2, Fig. 5",
+          "TD is more robust than BU to uncorrelated noise (additive Gaussian and uniform, blended uniform).",
+          "TD more robust"),
+    Claim("atk-correlated", CHAPTER, _TABLE, "paper §4.2, Fig. 5",
+          "TD is more robust than BU to correlated noise (single pixel, salt and pepper, pointwise).",
+          "TD more robust"),
+    Claim("atk-blurring", CHAPTER, _TABLE, "paper §4.2, Fig. 5",
+          "TD is more robust than BU to blurring (Gaussian blur, contrast reduction).", "TD more robust"),
+    Claim("atk-spatial", CHAPTER, _TABLE, "paper §4.2, Fig. 5",
+          "TD is not more robust than BU to the spatial attacks (spatial, shifts).", "no extra robustness"),
+    Claim("atk-resnet-spatial", CHAPTER, _FIG11, "paper A.a, Fig. 11",
+          "On CIFAR-10 with augmentation, ResNet32 TDuni and TDrev are more robust than BU to the spatial attacks.",
+          "TDuni and TDrev more robust to spatial attacks, otherwise like BU"),
+    Claim("atk-scale-single", CHAPTER, _ABLATION, "paper §4.2, Fig. 6",
+          "With one perturbed pyramid input, NIN TD is most vulnerable through the medium-scale input on MNIST "
+          "and through the high-scale input on Fashion-MNIST and CIFAR-10.",
+          "MNIST: medium; F-MNIST, CIFAR-10: high"),
+    Claim("atk-scale-pair", CHAPTER, _ABLATION, "paper A.a, Fig. 12",
+          "With two perturbed inputs, high+medium hurts NIN TD most, except on MNIST, where medium+low does.",
+          "MNIST: medium+low; otherwise high+medium"),
+)}
+
+
+def profile_note(profile: str) -> str:
+    """The line above a reduced profile's verdicts (empty at the paper profile)."""
+    if profile == "paper":
+        return ""
+    return (f"*Profile `{profile}`: reduced runs (fewer test images; models trained on the reduced bu-vs-td grid). "
+            "The verdicts describe these runs, not the paper's setting.*")
+
+
+def _family_claims(gaps: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """The four family claims and ``atk-resnet-spatial`` from :func:`family_gaps` (majority of cells)."""
+    out = {}
+    td_only = gaps[gaps.label == "TD"]
+    for cid, family, paper_more_robust in FAMILY_CLAIMS:
+        g = td_only[td_only.family == family].dropna(subset=["area_gap"])
+        if g.empty:
+            continue
+        wins = int((g.area_gap < 0).sum())
+        holds = wins > len(g) / 2 if paper_more_robust else wins <= len(g) / 2
+        out[cid] = (HOLDS if holds else FAILS,
+                    f"TD's accuracy-loss area below BU's in {wins} of {len(g)} (dataset, model, attack) cells "
+                    f"({'more than' if paper_more_robust else 'at most'} half needed); median area gap "
+                    f"{g.area_gap.median():+.2f} points x L2")
+    spatial = gaps[(gaps.family == "spatial") & gaps.label.isin(["TDuni", "TDrev"])
+                   & (gaps.dataset == "cifar10_aug") & (gaps.model == "resnet32")].dropna(subset=["area_gap"])
+    if not spatial.empty:
+        wins = int((spatial.area_gap < 0).sum())
+        out["atk-resnet-spatial"] = (HOLDS if wins > len(spatial) / 2 else FAILS,
+                                     f"below BU in {wins} of {len(spatial)} (variant, attack) cells (more than half "
+                                     "needed): " + "; ".join(f"{r.label} {r.attack} {r.area_gap:+.2f}"
+                                                             for r in spatial.itertuples()))
+    return out
+
+
+def _ablation_claims(ablation: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """``atk-scale-single`` and ``atk-scale-pair`` from :func:`ablation_verdicts` (per dataset and model)."""
+    if ablation is None or ablation.empty:
+        return {}
+    v = ablation_verdicts(ablation)
+    out = {}
+    for cid, kind in (("atk-scale-single", "single"), ("atk-scale-pair", "pair")):
+        measured = v[v[f"{kind} verdict"] != "not measured"]
+        if measured.empty:
+            continue
+        hits = int((measured[f"{kind} verdict"] == "holds").sum())
+        ours, paper = measured[f"ours {kind}"], measured[f"paper {kind}"]
+        ours_n, paper_n = measured[f"{kind}: ours worst in"], measured[f"{kind}: paper's worst in"]
+        parts = [f"{d} {m}: ours {o} (worst in {on} attacks), paper {p} (worst in {pn})"
+                 for d, m, o, on, p, pn in zip(measured.dataset, measured.model, ours, ours_n, paper, paper_n,
+                                               strict=True)]
+        what = "input" if kind == "single" else "pair"
+        out[cid] = (ratio_verdict(hits, len(measured)), "; ".join(parts) + f"; the paper's {what} the most often "
+                    f"worst in {hits} of {len(measured)} (dataset, model) cells")
+    return out
+
+
+def claims(df: pd.DataFrame, ablation: pd.DataFrame | None, profile: str) -> pd.DataFrame:
+    """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
+
+    * The family claims: per (dataset, model, attack) of the family, TD's whole-curve
+      accuracy-loss area (:func:`family_gaps`) below BU's; ``holds`` when more than half the
+      cells are (``atk-spatial``, where the paper finds no extra robustness: at most half).
+    * ``atk-resnet-spatial``: the same for ResNet32 TDuni and TDrev on CIFAR-10-aug, spatial family.
+    * ``atk-scale-single`` / ``atk-scale-pair``: per (dataset, model) of the ablation, the most
+      frequent worst input (pair) over the attacks is the paper's (:func:`ablation_verdicts`);
+      ``ratio_verdict`` over the (dataset, model) cells.
+
+    A claim without data is ``not measured at this profile``.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    if len(df):
+        found.update(_family_claims(family_gaps(df)))
+    found.update(_ablation_claims(ablation))
+    prof = "/".join(sorted(set(df.profile.dropna()))) if len(df) and "profile" in df else profile
+    return pd.DataFrame([row(c, *found[c.id], prof or profile) if c.id in found else row(c, UNMEASURED, "", profile)
+                         for c in CLAIMS.values()], columns=list(COLUMNS))
+
+
+# --------------------------------------------------------------------------------------------
+# One planned cell, for tdlib.book.executor
+# --------------------------------------------------------------------------------------------
+
+
+def compute(experiment: str, config: Mapping[str, Any], profile: str, device: str | None = None) -> None:
+    """Compute one planned cell (an ``(experiment, config)`` pair of :func:`plan`) into the cache unless cached.
+
+    The chapter's cell runner (``Chapter.cell_runner``), called by :func:`tdlib.book.executor.run_cells`
+    after the cell's :func:`requires` (the attacked network's training run).
+    """
+    if experiment != EXPERIMENT:
+        raise ValueError(f"unknown attacks experiment {experiment!r}; expected {EXPERIMENT!r}")
+    run_cell(config, profile, device=device)
+
+
+def requires(experiment: str, config: Mapping[str, Any], profile: str) -> list[tuple[str, str, dict[str, Any], str]]:
+    """The cells a planned cell needs cached first: the bu-vs-td run of the attacked network (its weights).
+
+    Returns:
+        ``(chapter, experiment, config, profile)`` tuples; the profile is the one :func:`load_model`
+        would record when it trains the network itself.
+    """
+    return [(bu_vs_td.CHAPTER, bu_vs_td.EXPERIMENT, dict(config["trained"]), profile)]

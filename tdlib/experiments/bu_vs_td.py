@@ -25,6 +25,7 @@ import pandas as pd
 from ..book import results
 from ..book.chapters import Plan, pick
 from ..book.chapters import settings as chapter_settings
+from ..book.claims import COLUMNS, UNMEASURED, Claim, ratio_verdict, row
 from ..nets.params import VARIANT_NAMES
 from ..train import TrainConfig, load_weights, save_weights, train
 
@@ -232,57 +233,144 @@ def _fmt(rows: pd.DataFrame, col: str, spec: str = "+.2f", unit: str = "") -> st
     return "; ".join(f"{r.dataset} {r.model} {r.label} {getattr(r, col):{spec}}{unit}" for r in rows.itertuples())
 
 
-def verdicts(df: pd.DataFrame, profile: str) -> str:
-    """The paper's sub-claims of Experiment 1, each with our verdict and numbers (markdown).
+# --------------------------------------------------------------------------------------------
+# Claims and verdicts
+# --------------------------------------------------------------------------------------------
 
-    "On par" means a mean accuracy within 1 point of the BU's or above it.
-    """
-    rel = relative(df)
-    ab = absolute(df)
-    out = []
+#: "On par": a mean accuracy within this many points of the BU's, or above it.
+ON_PAR = 1.0
+#: "Most of the gap": the 32-filter ResNet32 TD recovers at least this share of TD's gap to BU
+#: (the paper's numbers give (87 - 83) / 5.7 = 70 %).
+MOST_OF_GAP = 0.5
+_RELATIVE, _ACCURACY, _COST = ("Figure 4: TD variants relative to BU", "Accuracy per cell, beside the paper's",
+                               "Cost on this machine")
+#: The paper's claims that this chapter tests (experiments.md §10, items 2, 3 and 15).
+CLAIMS: dict[str, Claim] = {c.id: c for c in (
+    Claim("bvt-td-on-par", CHAPTER, _RELATIVE, "paper §4.1, Fig. 4",
+          "TD networks reach accuracy on par with their BU baselines, sometimes better.",
+          "on par, sometimes better"),
+    Claim("bvt-tdrev-best", CHAPTER, _ACCURACY, "paper §4.1, Fig. 4",
+          "TDrev is the most accurate TD variant.", "TDrev is best overall"),
+    Claim("bvt-resnet-gap", CHAPTER, _ACCURACY, "paper §4.1",
+          "ResNet32 TD falls well below its BU on CIFAR-10 (its last block has only 16 filters).",
+          "TD ~83 %, 5.7 % loss from the respective BU; TDrev > 89 %"),
+    Claim("bvt-resnet-wide", CHAPTER, _ACCURACY, "paper §4.1",
+          "Widening ResNet32 TD's last block from 16 to 32 filters recovers most of that gap.",
+          "32 filters give ~87 %, i.e. (87 - 83) / 5.7 = 70 % of the gap"),
+    Claim("bvt-td-slower", CHAPTER, _RELATIVE, "paper §4.1, Fig. 4 (bottom)",
+          "TD networks take longer per training epoch than their BU baselines.", "TD/BU time ratio above 1"),
+    Claim("bvt-tdrev-slowest", CHAPTER, _COST, "paper §4.1, Fig. 4 (bottom)",
+          "TDrev is the slowest variant to train.", "TDrev costs the most parameters and time"),
+)}
+
+
+def profile_note(df: pd.DataFrame, profile: str) -> str:
+    """The line above a reduced profile's verdicts: which runs they describe (empty at the paper profile)."""
     profiles = df.profile if "profile" in df else [profile] * len(df)
     at_paper = sorted({f"{d} {m}" for d, m, p in zip(df.dataset, df.model, profiles, strict=True) if p == "paper"})
     if profile != "paper" and at_paper:
-        out.append(f"*Profile `{profile}`, except the cells cached at the `paper` profile: {', '.join(at_paper)}. "
-                   "Verdicts over several cells mix both; each cell's profile is in the accuracy table.*")
-    elif profile != "paper":
-        out.append(f"*Profile `{profile}`: reduced runs (see the grid above); these verdicts are about them.*")
-    td = rel[rel.label == "TD"]
-    if not td.empty:
-        par, better = td[td.d_acc_mean >= -1.0], int((td.d_acc_mean > 0).sum())
-        out.append(f"- **TD on par with BU** (paper: on par, sometimes better): TD is within 1 point of BU or better "
-                   f"in {len(par)} of {len(td)} (dataset, model) cells, and better in {better}. "
-                   f"TD minus BU, in points: {_fmt(td, 'd_acc_mean')}.")
-    three = ab[ab.label.isin(["TD", "TDuni", "TDrev"])]
-    if three.label.nunique() == 3:
-        best = three.loc[three.groupby(["dataset", "model"], sort=False).acc_mean.idxmax()]
-        n_rev = int((best.label == "TDrev").sum())
-        out.append(f"- **TDrev is the most accurate TD variant** (paper: yes): in {n_rev} of {len(best)} cells. "
-                   "Best variant per cell: " + "; ".join(f"{r.dataset} {r.model} {r.label} ({r.acc_mean:.2f} %)"
-                                                          for r in best.itertuples()) + ".")
-        slow = rel[rel.label.isin(["TD", "TDuni", "TDrev"])]
-        slowest = slow.loc[slow.groupby(["dataset", "model"], sort=False).time_ratio_mean.idxmax()]
-        rev_ratios = _fmt(slow[slow.label == "TDrev"], "time_ratio_mean", ".2f", "x")
-        out.append(f"- **TDrev is the slowest** (paper: yes): in {int((slowest.label == 'TDrev').sum())} of "
-                   f"{len(slowest)} cells. TD/BU time ratios of TDrev: {rev_ratios}.")
-    if not td.empty:
-        out.append(f"- **TD trains slower than BU** (paper: yes): TD's time per epoch is above BU's in "
-                   f"{int((td.time_ratio_mean > 1).sum())} of {len(td)} cells.")
+        return (f"*Profile `{profile}`, except the cells cached at the `paper` profile: {', '.join(at_paper)}. "
+                "Verdicts over several cells mix both; each cell's profile is in the accuracy table.*")
+    if profile != "paper":
+        return f"*Profile `{profile}`: reduced runs (see the grid above); these verdicts are about them.*"
+    return ""
+
+
+def _resnet_claims(ab: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """``bvt-resnet-gap`` and ``bvt-resnet-wide``, per CIFAR-10 data set with ResNet32 BU and TD."""
+    gap_parts, wide_parts, gap_hits, wide_hits, n, n_wide = [], [], 0, 0, 0, 0
     res = ab[ab.model == "resnet32"]
+    wide = "TD (last block 32)"
     for dataset in dict.fromkeys(res.dataset):
         r = res[res.dataset == dataset].set_index("label").acc_mean
-        if {"BU", "TD"} <= set(r.index):
-            gap = r["BU"] - r["TD"]
-            line = (f"- **ResNet32 on {dataset}** (paper: TD ~83 %, 5.7 points below BU; TDrev > 89 %; TD with a "
-                    f"32-filter last block ~87 %): BU {r['BU']:.2f} %, TD {r['TD']:.2f} % (gap {gap:+.2f} points, "
-                    f"paper 5.7)")
-            if "TDrev" in r.index:
-                line += f", TDrev {r['TDrev']:.2f} %"
-            wide = "TD (last block 32)"
-            if wide in r.index:
-                rec = (r[wide] - r["TD"]) / gap if gap > 0 else float("nan")
-                line += (f", TD with a 32-filter last block {r[wide]:.2f} % ("
-                         + (f"recovers {100 * rec:.0f} % of the gap; paper: (87 - 83) / 5.7 = 70 %" if gap > 0
-                            else "no gap to recover") + ")")
-            out.append(line + ".")
-    return "\n".join(out)
+        if not {"BU", "TD"} <= set(r.index):
+            continue
+        n += 1
+        gap = r["BU"] - r["TD"]
+        gap_hits += gap > ON_PAR
+        text = f"{dataset}: BU {r['BU']:.2f} %, TD {r['TD']:.2f} % (gap {gap:+.2f} points, paper 5.7)"
+        if "TDrev" in r.index:
+            text += f", TDrev {r['TDrev']:.2f} %"
+        gap_parts.append(text)
+        if wide in r.index:
+            n_wide += 1
+            rec = (r[wide] - r["TD"]) / gap if gap > 0 else float("nan")
+            wide_hits += bool(gap > 0 and rec >= MOST_OF_GAP)
+            wide_parts.append(f"{dataset}: TD with a 32-filter last block {r[wide]:.2f} % ("
+                              + (f"recovers {100 * rec:.0f} % of the {gap:.2f}-point gap" if gap > 0
+                                 else "no gap to recover") + ")")
+    out = {}
+    if n:
+        out["bvt-resnet-gap"] = (ratio_verdict(gap_hits, n), "; ".join(gap_parts)
+                                 + f"; TD more than {ON_PAR:g} point below BU in {gap_hits} of {n}")
+    if n_wide:
+        out["bvt-resnet-wide"] = (ratio_verdict(wide_hits, n_wide), "; ".join(wide_parts)
+                                  + f"; at least {100 * MOST_OF_GAP:.0f} % recovered in {wide_hits} of {n_wide} "
+                                  "(paper: 70 %)")
+    return out
+
+
+def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
+
+    * ``bvt-td-on-par``: TD's mean accuracy within :data:`ON_PAR` point of BU's or above it, per
+      (data set, model).
+    * ``bvt-tdrev-best``: TDrev has the highest mean accuracy of TD, TDuni and TDrev, per (data set, model).
+    * ``bvt-resnet-gap``: ResNet32 TD more than :data:`ON_PAR` point below BU, per CIFAR-10 data set.
+    * ``bvt-resnet-wide``: the 32-filter ResNet32 TD recovers at least :data:`MOST_OF_GAP` of that
+      gap, per CIFAR-10 data set (no gap: not a hit).
+    * ``bvt-td-slower``: TD's mean time per epoch above BU's, per (data set, model).
+    * ``bvt-tdrev-slowest``: TDrev has the largest TD/BU time ratio of the three, per (data set, model).
+
+    ``ratio_verdict``: ``holds`` when every case agrees, ``does not hold`` when at most half do.
+    A claim without data is ``not measured at this profile``. The rows' profile lists the
+    profiles of the runs (``cpu/paper`` where :func:`highest_fidelity` mixed them).
+    """
+    found: dict[str, tuple[str, str]] = {}
+    if len(df):
+        rel, ab = relative(df), absolute(df)
+        td = rel[rel.label == "TD"]
+        if not td.empty:
+            par, better = int((td.d_acc_mean >= -ON_PAR).sum()), int((td.d_acc_mean > 0).sum())
+            found["bvt-td-on-par"] = (ratio_verdict(par, len(td)), (
+                f"TD within {ON_PAR:g} point of BU or better in {par} of {len(td)} (dataset, model) cells, better in "
+                f"{better}; TD minus BU, in points: {_fmt(td, 'd_acc_mean')}"))
+            slower = int((td.time_ratio_mean > 1).sum())
+            found["bvt-td-slower"] = (ratio_verdict(slower, len(td)), (
+                f"TD's time per epoch above BU's in {slower} of {len(td)} cells; TD/BU time ratios: "
+                + _fmt(td, "time_ratio_mean", ".2f", "x")))
+        three = ab[ab.label.isin(["TD", "TDuni", "TDrev"])]
+        if three.label.nunique() == 3:
+            best = three.loc[three.groupby(["dataset", "model"], sort=False).acc_mean.idxmax()]
+            n_rev = int((best.label == "TDrev").sum())
+            found["bvt-tdrev-best"] = (ratio_verdict(n_rev, len(best)), (
+                f"TDrev the most accurate in {n_rev} of {len(best)} cells; best variant per cell: "
+                + "; ".join(f"{r.dataset} {r.model} {r.label} ({r.acc_mean:.2f} %)" for r in best.itertuples())))
+            slow = rel[rel.label.isin(["TD", "TDuni", "TDrev"])]
+            slowest = slow.loc[slow.groupby(["dataset", "model"], sort=False).time_ratio_mean.idxmax()]
+            n_slow = int((slowest.label == "TDrev").sum())
+            found["bvt-tdrev-slowest"] = (ratio_verdict(n_slow, len(slowest)), (
+                f"TDrev the slowest in {n_slow} of {len(slowest)} cells; TD/BU time ratios of TDrev: "
+                + _fmt(slow[slow.label == "TDrev"], "time_ratio_mean", ".2f", "x")))
+        found.update(_resnet_claims(ab))
+    prof = "/".join(sorted(set(df.profile))) if len(df) and "profile" in df else profile
+    return pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, "", profile)
+                         for c in CLAIMS.values()], columns=list(COLUMNS))
+
+
+# --------------------------------------------------------------------------------------------
+# One planned cell, for tdlib.book.executor
+# --------------------------------------------------------------------------------------------
+
+
+def compute(experiment: str, config: Mapping[str, Any], profile: str, device: str | None = None) -> None:
+    """Compute one planned cell (an ``(experiment, config)`` pair of :func:`plan`) into the cache unless cached.
+
+    The chapter's cell runner (``Chapter.cell_runner``): :func:`tdlib.book.executor.run_cells`
+    calls it, locally or on a Dask worker; repeat 0 also saves its weights, as :func:`run_grid`.
+    """
+    from ..train import train_config
+
+    if experiment != EXPERIMENT:
+        raise ValueError(f"unknown bu-vs-td experiment {experiment!r}; expected {EXPERIMENT!r}")
+    run_cell(train_config(config), profile, device=device, progress=False)

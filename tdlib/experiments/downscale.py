@@ -411,3 +411,24 @@ def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
     prof = "/".join(sorted(set(df.profile))) if len(df) else profile
     return pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, "", profile)
                          for c in CLAIMS.values()], columns=list(COLUMNS))
+
+
+# --------------------------------------------------------------------------------------------
+# One planned cell, for tdlib.book.executor
+# --------------------------------------------------------------------------------------------
+
+
+def compute(experiment: str, config: Mapping[str, Any], profile: str, device: str | None = None) -> None:
+    """Compute one planned cell (an ``(experiment, config)`` pair of :func:`plan`, with its ``test_sigmas``)
+    into the cache unless cached.
+
+    The chapter's cell runner (``Chapter.cell_runner``), called by :func:`tdlib.book.executor.run_cells`.
+    """
+    from ..train import train_config
+
+    if experiment != EXPERIMENT:
+        raise ValueError(f"unknown downscale experiment {experiment!r}; expected {EXPERIMENT!r}")
+    run = {k: v for k, v in config.items() if k != "test_sigmas"}
+    if "test_sigmas" not in config:
+        raise ValueError("a downscale cell's configuration names its test_sigmas")
+    run_cell(train_config(run), [float(s) for s in config["test_sigmas"]], profile, device=device, progress=False)

@@ -338,3 +338,20 @@ def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
     prof = "/".join(sorted(set(df.profile))) if len(df) else profile
     return pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, "", profile)
                          for c in CLAIMS.values()], columns=list(COLUMNS))
+
+
+# --------------------------------------------------------------------------------------------
+# One planned cell, for tdlib.book.executor
+# --------------------------------------------------------------------------------------------
+
+
+def compute(experiment: str, config: Mapping[str, Any], profile: str, device: str | None = None) -> None:
+    """Compute one planned cell (an ``(experiment, config)`` pair of :func:`plan`) into the cache unless cached.
+
+    The chapter's cell runner (``Chapter.cell_runner``), called by :func:`tdlib.book.executor.run_cells`.
+    """
+    from ..train import train_config
+
+    if experiment != EXPERIMENT:
+        raise ValueError(f"unknown fourier experiment {experiment!r}; expected {EXPERIMENT!r}")
+    run_cell(train_config(config), profile, device=device, progress=False)

@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from ..book import results
 from ..book.chapters import Plan, pick
 from ..book.chapters import settings as chapter_settings
+from ..book.claims import COLUMNS, FAILS, HOLDS, UNMEASURED, Claim, ratio_verdict, row
 from ..nets.params import VARIANT_NAMES
 from ..train import TrainConfig, base_dataset, load_weights
 from . import bu_vs_td
@@ -669,79 +670,152 @@ def _name(dataset: str, model: str) -> str:
     return f"{MODEL_NAMES.get(model, model)} {dataset}"
 
 
-def verdicts(long: pd.DataFrame, energy_df: pd.DataFrame, meshes: pd.DataFrame, profile: str) -> str:
-    """The paper's §5 claims, each with a verdict computed from the tables (markdown).
+_FIG10, _GAP, _ENERGY = ("Figure 10: IoU against the threshold", "The gap beside the paper's",
+                          "Beyond the paper: a score without a threshold")
+_MESHES, _IMAGENETTE = "Several objects: 2×2 meshes (Figure 9 as a number)", "Imagenette: the paper's own figures"
+#: The paper's BU - TD accuracy gap on Imagenette (appendix A.b), in %.
+PAPER_IMAGENETTE_GAP = 5.0
+#: The paper's claims that this chapter tests (experiments.md §10, items 9 and 10).
+CLAIMS: dict[str, Claim] = {c.id: c for c in (
+    Claim("gradcam-iou-higher", CHAPTER, _FIG10, "paper §5, Fig. 10",
+          "TD's Grad-CAM heatmaps overlap the object more than BU's: the localisation IoU is higher at every "
+          "threshold.", "TD higher at every threshold"),
+    Claim("gradcam-iou-gap", CHAPTER, _GAP, "paper §5 \"Object localization\"",
+          "TD's IoU gain over BU is NIN +2.6 / +3.9 points (MNIST / F-MNIST), LeNetFC +0.38 / +0.64 points.",
+          "NIN +2.6 / +3.9 points (~10 % / 12 %); LeNetFC +0.38 / +0.64 points (~2 %)"),
+    Claim("gradcam-nin-larger", CHAPTER, _GAP, "paper §5 \"Object localization\"",
+          "The IoU gain is larger for NIN than for LeNetFC.", "NIN ~10-12 %, LeNetFC ~2 %"),
+    Claim("gradcam-energy", CHAPTER, _ENERGY, "paper §5 (our threshold-free score)",
+          "TD's heatmap puts more of its mass on the object than BU's (threshold-free).",
+          "no number: the IoU claim without its threshold"),
+    Claim("gradcam-several-objects", CHAPTER, _MESHES, "paper §5, Fig. 9",
+          "With several objects of the class in the image, TD localises them more consistently than BU.",
+          "localises multiple objects more consistently (Imagenette, no number)"),
+    Claim("gradcam-imagenette-acc", CHAPTER, _IMAGENETTE, "paper A.b",
+          "On Imagenette, ResNet18-light BU is more accurate than its TD, by about 5 %.", "BU beats TD by 5 %"),
+)}
 
-    - TD's IoU is higher than BU's at every threshold (Figure 10), per (dataset, model) and
-      reading of the averaging: holds where the gap is positive at all thresholds.
-    - The size of the gap: our gap averaged over the thresholds beside the paper's (its
-      threshold is unstated): same direction, and the ratio ours / paper's.
-    - Beyond the paper: the threshold-free energy share.
-    - Several objects (Figure 9): on the meshes, TD puts more mass on the objects of the
-      explained class and splits it more evenly between them.
-    """
+
+def profile_note(long: pd.DataFrame, profile: str) -> str:
+    """The line above the verdicts: the profile, the test images and where the networks come from (markdown)."""
     s = summary(long)
-    out = []
-    if s.empty:
-        return "*No IoU cells.*"
-    if profile != "paper" or set(s.trained_on) != {"paper"}:
-        first = s[s.reduce == REDUCES[0]]  # one row per (dataset, model)
-        sources = "; ".join(f"`{p}`: " + ", ".join(_name(d, m) for d, m in zip(g.dataset, g.model, strict=True))
-                            for p, g in first.groupby("trained_on", sort=False))
-        out.append(f"*Profile `{profile}`, {int(s.images.max()):,} test images at most. The networks come from the "
-                   f"bu-vs-td runs of these profiles: {sources}. The verdicts describe these networks, not the "
-                   "paper's.*\n")
+    if s.empty or (profile == "paper" and set(s.trained_on) == {"paper"}):
+        return ""
+    first = s[s.reduce == REDUCES[0]]  # one row per (dataset, model)
+    sources = "; ".join(f"`{p}`: " + ", ".join(_name(d, m) for d, m in zip(g.dataset, g.model, strict=True))
+                        for p, g in first.groupby("trained_on", sort=False))
+    return (f"*Profile `{profile}`, {int(s.images.max()):,} test images at most. The networks come from the "
+            f"bu-vs-td runs of these profiles: {sources}. The verdicts describe these networks, not the paper's.*")
+
+
+def imagenette_note(s: Mapping[str, Any]) -> str:
+    """Why ``gradcam-imagenette-acc`` is not measured: :func:`imagenette_status`, or that the Imagenette
+    cell draws heatmaps without testing the networks' accuracy."""
+    return imagenette_status(s) or ("the Imagenette cell draws the heatmaps of the given weights but does not "
+                                    "test their accuracy")
+
+
+def _iou_claims(s: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """``gradcam-iou-higher``, ``gradcam-iou-gap`` and ``gradcam-nin-larger`` from :func:`summary`."""
+    out = {}
+    parts, hits = [], 0
     for reduce in REDUCES:
         sub = s[s.reduce == reduce]
-        holds = sub[sub.td_higher == sub.thresholds]
-        cells = "; ".join(f"{_name(r.dataset, r.model)} {r.td_higher} of {r.thresholds}" for r in sub.itertuples())
-        out.append(f"- **TD's IoU is higher than BU's at every threshold** (paper: yes, Figure 10), reading "
-                   f"`{reduce}`: holds in {len(holds)} of {len(sub)} (dataset, model) cells. Thresholds where TD "
-                   f"is higher: {cells}.")
+        n = int((sub.td_higher == sub.thresholds).sum())
+        hits += n
+        parts.append(f"`{reduce}`: every threshold in {n} of {len(sub)} (" + "; ".join(
+            f"{_name(r.dataset, r.model)} {r.td_higher} of {r.thresholds}" for r in sub.itertuples()) + ")")
+    out["gradcam-iou-higher"] = (ratio_verdict(hits, len(s)), "TD above BU, per (dataset, model) and reading: "
+                                 + "; ".join(parts))
     sub = s[s.reduce == "mean_per_image"]
-    parts = []
+    parts, same, known = [], 0, 0
     for r in sub.itertuples():
         if math.isnan(r.paper_gap):
             parts.append(f"{_name(r.dataset, r.model)} {r.gap:+.2f} points ({r.relative:+.1f} %), no paper number")
             continue
-        size = (f"same direction, {r.gap / r.paper_gap:.1f}x its size" if (r.gap > 0) == (r.paper_gap > 0)
-                else "opposite direction")
+        known += 1
+        agree = (r.gap > 0) == (r.paper_gap > 0)
+        same += agree
+        size = f"same direction, {r.gap / r.paper_gap:.1f}x its size" if agree else "opposite direction"
         parts.append(f"{_name(r.dataset, r.model)} {r.gap:+.2f} points ({r.relative:+.1f} %) vs the paper's "
                      f"+{r.paper_gap:g} (~{r.paper_relative:g} %): {size}")
-    out.append("- **Size of the gap** (paper: NIN +2.6 / +3.9 points, ~10 % / 12 %; LeNetFC +0.38 / +0.64 points, "
-               "~2 %; threshold unstated), ours averaged over the five thresholds, `mean_per_image`: "
-               + "; ".join(parts) + ".")
-    nin = sub[sub.model == "nin_light"]
-    lenet = sub[sub.model == "lenetfc"]
+    if known:
+        out["gradcam-iou-gap"] = (ratio_verdict(same, known), "ours averaged over the five thresholds, "
+                                  "`mean_per_image`: " + "; ".join(parts)
+                                  + f"; the paper's direction in {same} of {known}")
+    nin, lenet = sub[sub.model == "nin_light"], sub[sub.model == "lenetfc"]
     if not nin.empty and not lenet.empty:
         bigger = nin.gap.mean() > lenet.gap.mean()
-        out.append(f"- **The gap is larger for NIN than for LeNetFC** (paper: yes): "
-                   f"{'holds' if bigger else 'does not hold'}; mean gap NIN {nin.gap.mean():+.2f}, LeNetFC "
-                   f"{lenet.gap.mean():+.2f} points.")
+        out["gradcam-nin-larger"] = (HOLDS if bigger else FAILS, f"mean gap NIN {nin.gap.mean():+.2f}, LeNetFC "
+                                     f"{lenet.gap.mean():+.2f} points (`mean_per_image`)")
+    return out
+
+
+def _energy_claim(energy_df: pd.DataFrame) -> tuple[str, str]:
+    better = int((energy_df.gap > 0).sum())
+    cells = "; ".join(f"{_name(r.dataset, r.model)} BU {r.BU:.1f} %, TD {r.TD:.1f} % (TD above BU on "
+                      f"{r.td_above:.0f} % of the images; uniform map {r.uniform:.1f} %)"
+                      for r in energy_df.itertuples())
+    return ratio_verdict(better, len(energy_df)), (
+        f"share of the heatmap's mass on pixels > 0.2, TD above BU in {better} of {len(energy_df)} cells: {cells}")
+
+
+def _mesh_claim(meshes: pd.DataFrame) -> tuple[str, str]:
+    piv = meshes.pivot_table(index=["dataset", "model"], columns="label",
+                             values=["on_target", "balance", "both_found"], sort=False)
+    n = len(piv)
+    more = int((piv["on_target"]["TD"] > piv["on_target"]["BU"]).sum())
+    d_bal = piv["balance"]["TD"] - piv["balance"]["BU"]
+    even, same = int((d_bal > SAME_BALANCE).sum()), int((d_bal.abs() <= SAME_BALANCE).sum())
+    cells = "; ".join(
+        f"{_name(d, m)} on the two objects BU {piv.loc[(d, m), ('on_target', 'BU')]:.1f} %, TD "
+        f"{piv.loc[(d, m), ('on_target', 'TD')]:.1f} %; balance BU {piv.loc[(d, m), ('balance', 'BU')]:.2f}, "
+        f"TD {piv.loc[(d, m), ('balance', 'TD')]:.2f}; both found BU {piv.loc[(d, m), ('both_found', 'BU')]:.0f} %"
+        f", TD {piv.loc[(d, m), ('both_found', 'TD')]:.0f} %" for d, m in piv.index)
+    return ratio_verdict(more + even, 2 * n), (
+        f"on 2x2 meshes with two objects of the explained class, TD puts more mass on them in {more} of {n} cells "
+        f"and splits it more evenly between them (balance higher by more than {SAME_BALANCE}) in {even} of {n}, "
+        f"about as evenly as BU in {same}: {cells}")
+
+
+def claims(long: pd.DataFrame, energy_df: pd.DataFrame, meshes: pd.DataFrame, profile: str,
+           imagenette: Mapping[str, float] | None = None, imagenette_note: str = "") -> pd.DataFrame:
+    """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
+
+    * ``gradcam-iou-higher``: TD's IoU above BU's at every threshold, per (dataset, model) and
+      reading of the averaging (Figure 10).
+    * ``gradcam-iou-gap``: our gap (mean over the thresholds, ``mean_per_image``) has the
+      direction of the paper's, per (dataset, model) with a paper number; the numbers give the ratio.
+    * ``gradcam-nin-larger``: the mean gap of NIN above that of LeNetFC; ``holds`` or ``does not hold``.
+    * ``gradcam-energy``: TD's mean energy share above BU's, per (dataset, model).
+    * ``gradcam-several-objects``: on the meshes, TD puts more mass on the two objects of the class,
+      and splits it more evenly (balance higher by more than :data:`SAME_BALANCE`); both counted
+      per (dataset, model).
+    * ``gradcam-imagenette-acc``: BU's Imagenette test accuracy above TD's, from ``imagenette``
+      (``{"BU": %, "TD": %}``); without it ``not measured at this profile``, with
+      ``imagenette_note`` (why: :func:`imagenette_status`) as its numbers.
+
+    ``ratio_verdict``: ``holds`` when every case agrees, ``does not hold`` when at most half do.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    s = summary(long)
+    if not s.empty:
+        found.update(_iou_claims(s))
     if not energy_df.empty:
-        better = energy_df[energy_df.gap > 0]
-        cells = "; ".join(f"{_name(r.dataset, r.model)} BU {r.BU:.1f} %, TD {r.TD:.1f} % (TD above BU on "
-                          f"{r.td_above:.0f} % of the images; uniform map {r.uniform:.1f} %)"
-                          for r in energy_df.itertuples())
-        out.append(f"- **Beyond the paper, threshold-free: TD puts more of its heatmap on the object** (the share of "
-                   f"the heatmap's mass on pixels > 0.2): in {len(better)} of {len(energy_df)} cells. {cells}.")
+        found["gradcam-energy"] = _energy_claim(energy_df)
     if not meshes.empty:
-        piv = meshes.pivot_table(index=["dataset", "model"], columns="label",
-                                 values=["on_target", "balance", "both_found"], sort=False)
-        n = len(piv)
-        more = int((piv["on_target"]["TD"] > piv["on_target"]["BU"]).sum())
-        d_bal = piv["balance"]["TD"] - piv["balance"]["BU"]
-        even, same = int((d_bal > SAME_BALANCE).sum()), int((d_bal.abs() <= SAME_BALANCE).sum())
-        cells = "; ".join(
-            f"{_name(d, m)} on the two objects BU {piv.loc[(d, m), ('on_target', 'BU')]:.1f} %, TD "
-            f"{piv.loc[(d, m), ('on_target', 'TD')]:.1f} %; balance BU {piv.loc[(d, m), ('balance', 'BU')]:.2f}, "
-            f"TD {piv.loc[(d, m), ('balance', 'TD')]:.2f}; both found BU {piv.loc[(d, m), ('both_found', 'BU')]:.0f} %"
-            f", TD {piv.loc[(d, m), ('both_found', 'TD')]:.0f} %" for d, m in piv.index)
-        out.append(f"- **TD localises several objects of the class more consistently** (paper: yes, Figure 9, shown "
-                   f"on Imagenette without a number; here 2x2 meshes with two objects of the explained class): TD "
-                   f"puts more mass on them in {more} of {n} cells and splits it more evenly between them (balance "
-                   f"higher by more than {SAME_BALANCE}) in {even} of {n}, about as evenly as BU in {same}. {cells}.")
-    return "\n".join(out)
+        found["gradcam-several-objects"] = _mesh_claim(meshes)
+    if imagenette and {"BU", "TD"} <= set(imagenette):
+        gap = imagenette["BU"] - imagenette["TD"]
+        found["gradcam-imagenette-acc"] = (HOLDS if gap > 0 else FAILS, (
+            f"BU {imagenette['BU']:.2f} %, TD {imagenette['TD']:.2f} % (BU - TD {gap:+.2f} points, paper "
+            f"{PAPER_IMAGENETTE_GAP:g})"))
+    prof = "/".join(sorted(set(long.profile.dropna()))) if len(long) and "profile" in long else profile
+    prof = prof or profile
+    notes = {"gradcam-imagenette-acc": imagenette_note}
+    return pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, notes.get(c.id, ""),
+                                                                                profile)
+                         for c in CLAIMS.values()], columns=list(COLUMNS))
 
 
 def decode_layers(entry: results.Entry) -> dict[str, Any]:
@@ -768,3 +842,30 @@ def decode_mesh_examples(entry: results.Entry) -> dict[str, Any]:
             "labels": ex["labels"],
             "heatmaps": {VARIANT_NAMES[v]: np.stack([decode_u8(t, shape) for t in maps])
                          for v, maps in ex["heatmaps"].items() if maps}}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One planned cell, for tdlib.book.executor
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def compute(experiment: str, config: Mapping[str, Any], profile: str, device: str | None = None) -> None:
+    """Compute one planned cell (an ``(experiment, config)`` pair of :func:`plan`) into the cache unless cached.
+
+    The chapter's cell runner (``Chapter.cell_runner``), called by :func:`tdlib.book.executor.run_cells`
+    after the cell's :func:`requires` (the explained networks' training runs).
+    """
+    if experiment not in (IOU, MESHES, LAYERS):
+        raise ValueError(f"unknown gradcam experiment {experiment!r}; expected {IOU}, {MESHES} or {LAYERS}")
+    run_cell(experiment, config, profile, device=device)
+
+
+def requires(experiment: str, config: Mapping[str, Any], profile: str) -> list[tuple[str, str, dict[str, Any], str]]:
+    """The cells a planned cell needs cached first: the bu-vs-td runs of the networks it explains.
+
+    Returns:
+        ``(chapter, experiment, config, profile)`` tuples, at the cell's ``trained_on`` profile
+        (as :func:`load_model` records when it trains a network itself).
+    """
+    trained = [config["trained"], config["partner"]] if experiment == IOU else list(config["trained"].values())
+    return [(bu_vs_td.CHAPTER, bu_vs_td.EXPERIMENT, dict(t), config["trained_on"]) for t in trained]

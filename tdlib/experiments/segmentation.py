@@ -39,6 +39,7 @@ import torch
 
 from ..book import results
 from ..book.chapters import Plan, pick
+from ..book.claims import COLUMNS, FAILS, HOLDS, PARTLY, UNMEASURED, Claim, ratio_verdict, row
 from ..data.mesh import IGNORE, MESH_COUNTS, MESH_INFO, NUM_CLASSES
 from ..train import TrainConfig, save_weights, train
 
@@ -234,52 +235,83 @@ def _order(means: Mapping[str, float]) -> str:
     return text
 
 
-def verdicts(df: pd.DataFrame, profile: str) -> str:
-    """The paper's claims of Experiment 3, each with our verdict and numbers (markdown).
+#: Within this many points of the paper's mean IoU counts as "roughly" its number (ours: the
+#: caption rounds to whole percents and gives no spread).
+ROUGHLY_POINTS = 2.0
+_MIOU = "Mean IoU beside the paper's"
+#: The paper's claims that this chapter tests (experiments.md §10, item 8).
+CLAIMS: dict[str, Claim] = {c.id: c for c in (
+    Claim("seg-miou", CHAPTER, _MIOU, "paper §4.3, Fig. 7 caption",
+          "The mean IoUs are roughly 81 % (U-net), 76 % (FCN) and 75 % (TD).", "roughly 81 %, 76 %, 75 %"),
+    Claim("seg-order", CHAPTER, _MIOU, "paper §4.3, Fig. 7",
+          "By mean IoU, U-net > FCN > TD.", "TD is outperformed by both, mainly by the U-net"),
+    Claim("seg-td-comparable", CHAPTER, _MIOU, "paper §4.3",
+          "TD is slightly below both BU networks, but comparable to them.",
+          "outperformed ... with small only margins (1 and 6 points below FCN and U-net)"),
+)}
 
-    The claims (§4.3, Figure 7 caption): mean IoUs of roughly 81 % (U-net), 76 % (FCN) and
-    75 % (TD), so U-net > FCN > TD; TD is outperformed "with small only margins", i.e.
-    comparable (here: within :data:`COMPARABLE_POINTS` points of each BU network).
-    """
-    if df.empty:
-        return "*No runs.*"
-    s = summary(df).set_index("model")
-    means = s.miou_mean.to_dict()
+
+def profile_note(df: pd.DataFrame, profile: str) -> str:
+    """The lines around a reduced profile's verdicts: which runs they describe, and their spread (markdown)."""
     out = []
     if profile != "paper":
         out.append(f"*Profile `{profile}`: reduced runs (see the grid above); these verdicts are about them, "
                    "not about the paper's setting.*")
-    diffs = "; ".join(f"{LABELS[m]} {means[m]:.1f} % (paper {PAPER_MIOU[m]:.0f} %, {means[m] - PAPER_MIOU[m]:+.1f} "
-                      "points)" for m in MODELS if m in means)
-    out.append(f"- **Mean IoU** (11 classes, ignore excluded): {diffs}.")
+    if df.empty:
+        return "\n\n".join(out)
+    if len(df.repeat.unique()) < 2:
+        out.append("One repeat: no standard deviation, so a gap of a few points may be noise.")
+    else:
+        s = summary(df).set_index("model")
+        stds = "; ".join(f"{LABELS[m]} {s.miou_std[m]:.1f}" for m in MODELS if m in s.index)
+        out.append(f"Standard deviation of the mean IoU over {df.repeat.nunique()} repeats, in points: {stds}.")
+    return "\n\n".join(out)
+
+
+def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
+
+    * ``seg-miou``: each network's mean IoU within :data:`ROUGHLY_POINTS` of the paper's
+      (``ratio_verdict`` over the networks).
+    * ``seg-order``: our order of the mean IoUs is the paper's (over the networks present);
+      ``holds`` or ``does not hold``.
+    * ``seg-td-comparable``: TD at most :data:`COMPARABLE_POINTS` below each BU network
+      (comparable) and below both (slightly below): ``holds`` when both, ``partly`` when only
+      comparable, ``does not hold`` when not comparable.
+
+    A claim without data is ``not measured at this profile``.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    means = summary(df).set_index("model").miou_mean.to_dict() if len(df) else {}
     present = [m for m in MODELS if m in means]
+    if present:
+        close = [m for m in present if abs(means[m] - PAPER_MIOU[m]) <= ROUGHLY_POINTS]
+        found["seg-miou"] = (ratio_verdict(len(close), len(present)), "; ".join(
+            f"{LABELS[m]} {means[m]:.1f} % (paper {PAPER_MIOU[m]:.0f} %, {means[m] - PAPER_MIOU[m]:+.1f} points)"
+            for m in present) + f"; within {ROUGHLY_POINTS:g} points in {len(close)} of {len(present)} "
+            "(11 classes, ignore excluded)")
     if len(present) >= 2:
         paper_order = _order({m: PAPER_MIOU[m] for m in present})
         ours = _order({m: means[m] for m in present})
-        same = ours == paper_order
-        out.append(f"- **Ordering {paper_order}** (paper: yes): {'yes' if same else 'no'}; ours is {ours}.")
         pairs = [(a, b) for i, a in enumerate(present) for b in present[i + 1:]]
         gaps = "; ".join(f"{LABELS[a]} - {LABELS[b]} {means[a] - means[b]:+.1f} points "
                          f"(paper {PAPER_MIOU[a] - PAPER_MIOU[b]:+.0f})" for a, b in pairs)
-        out.append(f"- **Gaps**: {gaps}.")
-    if "td_seg" in means:
-        bus = [m for m in ("unet", "fcn") if m in means]
-        if bus:
-            below = {m: means[m] - means["td_seg"] for m in bus}
-            comparable = round(max(below.values()), 1) <= COMPARABLE_POINTS
-            under = all(v > 0 for v in below.values())
-            lines = ", ".join(f"{below[m]:.1f} points below {LABELS[m]}" if below[m] >= 0 else
-                              f"{-below[m]:.1f} points above {LABELS[m]}" for m in bus)
-            out.append(f"- **TD is comparable to the BU networks, slightly below them** (paper: yes, 1 and 6 points "
-                       f"below FCN and U-net): comparable (at most {COMPARABLE_POINTS:.0f} points below each) "
-                       f"{'yes' if comparable else 'no'}, below {'both' if len(bus) > 1 else LABELS[bus[0]]} "
-                       f"{'yes' if under else 'no'}; TD is {lines}.")
-    if len(df.repeat.unique()) < 2:
-        out.append("- One repeat: no standard deviation, so a gap of a few points may be noise.")
-    else:
-        stds = "; ".join(f"{LABELS[m]} {s.miou_std[m]:.1f}" for m in present)
-        out.append(f"- Standard deviation of the mean IoU over {df.repeat.nunique()} repeats, in points: {stds}.")
-    return "\n".join(out)
+        found["seg-order"] = (HOLDS if ours == paper_order else FAILS, f"ours {ours}; gaps: {gaps}")
+    bus = [m for m in ("unet", "fcn") if m in means]
+    if "td_seg" in means and bus:
+        below = {m: means[m] - means["td_seg"] for m in bus}
+        comparable = round(max(below.values()), 1) <= COMPARABLE_POINTS
+        under = all(v > 0 for v in below.values())
+        lines = ", ".join(f"{below[m]:.1f} points below {LABELS[m]}" if below[m] >= 0 else
+                          f"{-below[m]:.1f} points above {LABELS[m]}" for m in bus)
+        verdict = (HOLDS if under else PARTLY) if comparable else FAILS
+        found["seg-td-comparable"] = (verdict, (
+            f"TD is {lines}; comparable (at most {COMPARABLE_POINTS:.0f} points below each) "
+            f"{'yes' if comparable else 'no'}, below {'both' if len(bus) > 1 else LABELS[bus[0]]} "
+            f"{'yes' if under else 'no'}"))
+    prof = "/".join(sorted(set(df.profile))) if len(df) else profile
+    return pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, "", profile)
+                         for c in CLAIMS.values()], columns=list(COLUMNS))
 
 
 def example_meshes(count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -353,3 +385,20 @@ def reductions(settings: Mapping[str, Any]) -> str:
     if not parts:
         return "This grid has the paper's settings."
     return "Reduced against the paper: " + "; ".join(parts) + "."
+
+
+# --------------------------------------------------------------------------------------------
+# One planned cell, for tdlib.book.executor
+# --------------------------------------------------------------------------------------------
+
+
+def compute(experiment: str, config: Mapping[str, Any], profile: str, device: str | None = None) -> None:
+    """Compute one planned cell (an ``(experiment, config)`` pair of :func:`plan`) into the cache unless cached.
+
+    The chapter's cell runner (``Chapter.cell_runner``), called by :func:`tdlib.book.executor.run_cells`.
+    """
+    from ..train import train_config
+
+    if experiment != EXPERIMENT:
+        raise ValueError(f"unknown segmentation experiment {experiment!r}; expected {EXPERIMENT!r}")
+    run_cell(train_config(config), profile, device=device, progress=False)

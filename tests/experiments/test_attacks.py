@@ -1,9 +1,10 @@
-"""tdlib.experiments.attacks: the grid of each profile, the verdict arithmetic, the ablation summary."""
+"""tdlib.experiments.attacks: the grid of each profile, the claims' verdicts, the ablation summary."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from tdlib.book import claims as cl
 from tdlib.book.chapters import settings
 from tdlib.experiments import attacks as exp
 
@@ -27,7 +28,7 @@ def _row(dataset, model, variant, attack, area):
             "attack": attack, "area": area, "profile": "cpu"}
 
 
-def test_verdicts_count_cells_where_td_is_below_bu():
+def test_claims_count_cells_where_td_is_below_bu():
     rows = []
     for attack, (bu, td) in {"additive_gaussian": (10, 5), "additive_uniform": (10, 12), "blended_uniform": (8, 2),
                              "spatial": (3, 4), "shifts": (3, 1)}.items():
@@ -35,11 +36,41 @@ def test_verdicts_count_cells_where_td_is_below_bu():
     gaps = exp.family_gaps(pd.DataFrame(rows))
     assert gaps.set_index("attack").area_gap.to_dict() == {"additive_gaussian": -5, "additive_uniform": 2,
                                                              "blended_uniform": -6, "spatial": 1, "shifts": -2}
-    text = exp.verdicts(pd.DataFrame(rows), "cpu")
-    assert ("**uncorrelated noise** (paper: TD is more robust than BU): TD's accuracy-loss area is below BU's "
-            "in 2 of 3") in text
-    assert "below BU's in 1 of 2" in text and "Verdict: holds" in text
-    assert "**blurring**: not measured at this profile." in text
+    claims = exp.claims(pd.DataFrame(rows), None, "cpu")
+    assert claims.id.tolist() == list(exp.CLAIMS) and claims.verdict.isin(cl.VERDICTS).all()
+    got = claims.set_index("id")
+    assert got.verdict.to_dict() == {
+        "atk-uncorrelated": cl.HOLDS,  # below BU in 2 of 3 cells: more than half
+        "atk-correlated": cl.UNMEASURED, "atk-blurring": cl.UNMEASURED,
+        "atk-spatial": cl.HOLDS,  # below BU in 1 of 2: at most half, no extra robustness
+        "atk-resnet-spatial": cl.UNMEASURED, "atk-scale-single": cl.UNMEASURED, "atk-scale-pair": cl.UNMEASURED}
+    assert "TD's accuracy-loss area below BU's in 2 of 3 (dataset, model, attack) cells" in got.measured[
+        "atk-uncorrelated"]
+    assert "below BU's in 1 of 2" in got.measured["atk-spatial"]
+    assert exp.profile_note("cpu").startswith("*Profile `cpu`") and exp.profile_note("paper") == ""
+    # TD more robust to the shifts as well, less to uniform noise: both verdicts flip
+    flipped = [r | {"area": 0} if (r["variant"], r["attack"]) in {("td", "spatial"), ("bu", "additive_gaussian")}
+               else r for r in rows]
+    got = exp.claims(pd.DataFrame(flipped), None, "cpu").set_index("id").verdict
+    assert got["atk-uncorrelated"] == cl.FAILS and got["atk-spatial"] == cl.FAILS
+
+
+def test_claims_list_every_claim_once_even_without_runs():
+    empty = exp.claims(pd.DataFrame(), pd.DataFrame(), "smoke")
+    assert empty.id.tolist() == list(exp.CLAIMS) and empty.id.is_unique
+    assert (empty.verdict == cl.UNMEASURED).all() and list(empty.columns) == list(cl.COLUMNS)
+    assert all(c.chapter == exp.CHAPTER for c in exp.CLAIMS.values())
+
+
+def test_resnet_spatial_claim_counts_tduni_and_tdrev_on_cifar10_aug():
+    rows = [{"dataset": "cifar10_aug", "model": "resnet32", "variant": v, "label": lab, "attack": a,
+             "area": area, "profile": "cpu"}
+            for a, areas in {"spatial": (5, 3, 4), "shifts": (5, 6, 2)}.items()
+            for (v, lab), area in zip((("bu", "BU"), ("uni", "TDuni"), ("rev", "TDrev")), areas, strict=True)]
+    got = exp.claims(pd.DataFrame(rows), None, "cpu").set_index("id")
+    assert got.verdict["atk-resnet-spatial"] == cl.HOLDS and "below BU in 3 of 4" in got.measured["atk-resnet-spatial"]
+    rows[1]["area"] = 9  # TDuni on spatial now above BU: 2 of 4 is not more than half
+    assert exp.claims(pd.DataFrame(rows), None, "cpu").set_index("id").verdict["atk-resnet-spatial"] == cl.FAILS
 
 
 def test_most_vulnerable_names_ties():
@@ -68,6 +99,12 @@ def test_ablation_verdicts_compare_the_most_frequent_worst_input_with_the_paper(
     assert v.loc["mnist", "single: ours worst in"] == "2 of 2"
     assert v.loc["fashion_mnist", "single verdict"] == "does not hold"
     assert v.loc["fashion_mnist", "single: paper's worst in"] == "0 of 1"
+    got = exp.claims(pd.DataFrame(), pd.DataFrame(rows), "cpu").set_index("id")
+    assert got.verdict["atk-scale-single"] == cl.FAILS  # MNIST agrees, Fashion-MNIST does not: 1 of 2
+    assert "mnist nin_light: ours medium (worst in 2 of 2 attacks), paper medium" in got.measured["atk-scale-single"]
+    mnist = [r for r in rows if r["dataset"] == "mnist"]
+    assert exp.claims(pd.DataFrame(), pd.DataFrame(mnist), "cpu").set_index("id").verdict["atk-scale-single"] == \
+        cl.HOLDS
 
 
 def _entry(variant, l2):

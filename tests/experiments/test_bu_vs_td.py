@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tdlib.book import claims as cl
 from tdlib.book import results
 from tdlib.book.chapters import settings
 from tdlib.experiments import bu_vs_td as exp
@@ -68,7 +69,7 @@ def _fake(rows):
     return df
 
 
-def test_relative_pairs_by_repeat_and_verdicts_quote_the_numbers():
+def test_relative_pairs_by_repeat_and_claims_quote_the_numbers():
     cells = {  # (variant, widths): [(accuracy, seconds per epoch) for repeats 0 and 1]
         ("bu", None): [(0.90, 10.0), (0.88, 12.0)],
         ("td", None): [(0.84, 20.0), (0.84, 18.0)],
@@ -83,12 +84,35 @@ def test_relative_pairs_by_repeat_and_verdicts_quote_the_numbers():
     assert rel.loc["TD", "d_acc_std"] == pytest.approx(np.std([-6, -4], ddof=1))
     assert rel.loc["TD", "time_ratio_mean"] == pytest.approx((2.0 + 1.5) / 2)
     assert rel.loc["TDrev", "d_acc_mean"] == pytest.approx(1.0)
-    text = exp.verdicts(df, "paper")
-    assert "within 1 point of BU or better in 0 of 1" in text
-    assert "TDrev is the most accurate TD variant** (paper: yes): in 1 of 1" in text
-    assert "gap +5.00 points" in text and "recovers 60 % of the gap" in text  # (87 - 84) / (89 - 84)
+    claims = exp.claims(df, "paper")
+    assert claims.id.tolist() == list(exp.CLAIMS) and claims.verdict.isin(cl.VERDICTS).all()
+    got = claims.set_index("id")
+    assert got.verdict.to_dict() == {"bvt-td-on-par": cl.FAILS, "bvt-tdrev-best": cl.HOLDS,
+                                     "bvt-resnet-gap": cl.HOLDS, "bvt-resnet-wide": cl.HOLDS,
+                                     "bvt-td-slower": cl.HOLDS, "bvt-tdrev-slowest": cl.HOLDS}
+    assert "within 1 point of BU or better in 0 of 1" in got.measured["bvt-td-on-par"]
+    assert "TDrev the most accurate in 1 of 1" in got.measured["bvt-tdrev-best"]
+    assert "gap +5.00 points" in got.measured["bvt-resnet-gap"]
+    assert "recovers 60 % of the 5.00-point gap" in got.measured["bvt-resnet-wide"]  # (87 - 84) / (89 - 84)
+    assert exp.profile_note(df, "paper") == ""
     ab = exp.absolute(df).set_index("label")
     assert ab.loc["TD", "paper_text"] == "~83" and ab.loc["BU", "acc_mean"] == pytest.approx(89.0)
+    # TD on par and as fast as BU, TDuni the best and slowest, the wide TD no better than TD: the verdicts flip
+    cells[("td", None)] = [(0.90, 10.0), (0.88, 12.0)]
+    cells[("uni", None)] = [(0.95, 50.0), (0.95, 50.0)]
+    cells[("td", (64, 32, 32))] = [(0.90, 10.0), (0.88, 12.0)]
+    flipped = exp.claims(_fake([("cifar10", "resnet32", v, w, r, acc, sec, 1, 100, 1)
+                                for (v, w), runs in cells.items() for r, (acc, sec) in enumerate(runs)]), "paper")
+    assert flipped.set_index("id").verdict.to_dict() == {
+        "bvt-td-on-par": cl.HOLDS, "bvt-tdrev-best": cl.FAILS, "bvt-resnet-gap": cl.FAILS,
+        "bvt-resnet-wide": cl.FAILS, "bvt-td-slower": cl.FAILS, "bvt-tdrev-slowest": cl.FAILS}
+
+
+def test_claims_list_every_claim_once_even_without_runs():
+    empty = exp.claims(pd.DataFrame(), "smoke")
+    assert empty.id.tolist() == list(exp.CLAIMS) and empty.id.is_unique
+    assert (empty.verdict == cl.UNMEASURED).all() and list(empty.columns) == list(cl.COLUMNS)
+    assert all(c.chapter == exp.CHAPTER for c in exp.CLAIMS.values())
 
 
 def _store(cfg, profile, acc, root):
@@ -116,7 +140,9 @@ def test_highest_fidelity_takes_a_group_at_the_paper_profile_only_when_complete(
     got = {(r.dataset, r.variant, r.repeat): (r.profile, r.test_acc) for r in best.itertuples()}
     assert got == {("mnist", "bu", 0): ("paper", 0.99), ("mnist", "td", 0): ("paper", 0.98),
                    ("fashion_mnist", "bu", 0): ("cpu", 0.5), ("fashion_mnist", "td", 0): ("cpu", 0.5)}
-    assert "cached at the `paper` profile: mnist lenetfc" in exp.verdicts(best, "cpu")
+    assert "cached at the `paper` profile: mnist lenetfc" in exp.profile_note(best, "cpu")
+    claims = exp.claims(best, "cpu")
+    assert set(claims[claims.verdict != cl.UNMEASURED].profile) == {"cpu/paper"}
     assert exp.absolute(best).set_index(["dataset", "label"]).profile.to_dict() == {
         ("mnist", "BU"): "paper", ("mnist", "TD"): "paper",
         ("fashion_mnist", "BU"): "cpu", ("fashion_mnist", "TD"): "cpu"}

@@ -1,4 +1,4 @@
-"""tdlib.experiments.gradcam: the cells per profile, compact storage, meshes, tables and verdicts, a tiny run."""
+"""tdlib.experiments.gradcam: the cells per profile, compact storage, meshes, tables and claims, a tiny run."""
 
 import math
 import shutil
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tdlib.book import claims as cl
 from tdlib.book import results
 from tdlib.book.chapters import settings
 from tdlib.experiments import bu_vs_td
@@ -127,7 +128,7 @@ def _mesh_entry(dataset, model, bu, td):
     return results.Entry("gradcam", "meshes", {"dataset": dataset, "model": model}, result, {"profile": "cpu"}, None)
 
 
-def test_tables_and_verdicts_on_hand_made_entries():
+def test_tables_and_claims_on_hand_made_entries():
     entries = [_iou_entry("mnist", "nin_light", "bu", [0.25, 0.25, 0.25, 0.24, 0.23], [0.3, 0.4, 0.5, math.nan]),
                _iou_entry("mnist", "nin_light", "td", [0.28, 0.28, 0.27, 0.27, 0.26], [0.5, 0.3, 0.6, 0.2]),
                _iou_entry("mnist", "lenetfc", "bu", [0.20, 0.20, 0.20, 0.20, 0.20], [0.3, 0.3], trained_on="paper"),
@@ -155,21 +156,46 @@ def test_tables_and_verdicts_on_hand_made_entries():
                              _mesh_entry("mnist", "lenetfc", (0.30, 0.70), (0.20, 0.71))])
     assert meshes.on_target.tolist() == pytest.approx([30.0, 40.0, 30.0, 20.0]) and meshes.td_more_balanced.isna().all()
 
-    text = exp.verdicts(long, exp.energy(entries), meshes, "cpu")
-    assert "`cpu`: NIN mnist; `paper`: LeNetFC mnist" in text
-    assert "reading `mean_per_image`: holds in 1 of 2 (dataset, model) cells" in text
-    assert "NIN mnist 5 of 5; LeNetFC mnist 4 of 5" in text
-    assert "NIN mnist +2.80 points (+11.5 %) vs the paper's +2.6 (~10 %): same direction, 1.1x its size" in text
-    assert "**The gap is larger for NIN than for LeNetFC** (paper: yes): holds" in text
-    assert "TD puts more mass on them in 1 of 2 cells" in text
-    assert "more evenly between them (balance higher by more than 0.02) in 1 of 2, about as evenly as BU in 1" in text
+    assert "`cpu`: NIN mnist; `paper`: LeNetFC mnist" in exp.profile_note(long, "cpu")
+    claims = exp.claims(long, exp.energy(entries), meshes, "cpu", imagenette_note="skipped here")
+    assert claims.id.tolist() == list(exp.CLAIMS) and claims.verdict.isin(cl.VERDICTS).all()
+    got = claims.set_index("id")
+    assert got.verdict.to_dict() == {
+        "gradcam-iou-higher": cl.FAILS,  # NIN at every threshold in both readings, LeNetFC in neither: 2 of 4
+        "gradcam-iou-gap": cl.HOLDS, "gradcam-nin-larger": cl.HOLDS,
+        "gradcam-energy": cl.FAILS,  # equal for NIN, lower for LeNetFC
+        "gradcam-several-objects": cl.FAILS,  # more on target in 1 of 2 cells, more balanced in 1 of 2: 2 of 4
+        "gradcam-imagenette-acc": cl.UNMEASURED}
+    measured = got.measured
+    assert "`mean_per_image`: every threshold in 1 of 2 (NIN mnist 5 of 5; LeNetFC mnist 4 of 5)" in measured[
+        "gradcam-iou-higher"]
+    assert ("NIN mnist +2.80 points (+11.5 %) vs the paper's +2.6 (~10 %): same direction, 1.1x its size"
+            in measured["gradcam-iou-gap"])
+    assert "TD puts more mass on them in 1 of 2 cells" in measured["gradcam-several-objects"]
+    assert ("more evenly between them (balance higher by more than 0.02) in 1 of 2, about as evenly as BU in 1"
+            in measured["gradcam-several-objects"])
+    assert measured["gradcam-imagenette-acc"] == "skipped here"
     worse = exp.iou_long([_iou_entry("mnist", "nin_light", "bu", [0.3] * 5, [0.5], profile="paper",
                                      trained_on="paper"),
                           _iou_entry("mnist", "nin_light", "td", [0.2] * 5, [0.4], profile="paper",
                                      trained_on="paper")])
-    text = exp.verdicts(worse, exp.energy([]), exp.mesh_table([]), "paper")
-    assert "Profile" not in text and "holds in 0 of 1" in text and "opposite direction" in text
-    assert exp.verdicts(exp.iou_long([]), exp.energy([]), exp.mesh_table([]), "smoke") == "*No IoU cells.*"
+    assert exp.profile_note(worse, "paper") == ""
+    flipped = exp.claims(worse, exp.energy([]), exp.mesh_table([]), "paper",
+                         imagenette={"BU": 90.0, "TD": 85.0}).set_index("id")
+    assert flipped.verdict["gradcam-iou-higher"] == cl.FAILS and flipped.verdict["gradcam-iou-gap"] == cl.FAILS
+    assert "opposite direction" in flipped.measured["gradcam-iou-gap"]
+    assert flipped.verdict["gradcam-nin-larger"] == cl.UNMEASURED  # no LeNetFC
+    assert flipped.verdict["gradcam-imagenette-acc"] == cl.HOLDS and "+5.00 points" in flipped.measured[
+        "gradcam-imagenette-acc"]
+    assert set(flipped.profile) == {"paper"}
+
+
+def test_claims_list_every_claim_once_even_without_cells():
+    empty = exp.claims(exp.iou_long([]), exp.energy([]), exp.mesh_table([]), "smoke")
+    assert empty.id.tolist() == list(exp.CLAIMS) and empty.id.is_unique
+    assert (empty.verdict == cl.UNMEASURED).all() and list(empty.columns) == list(cl.COLUMNS)
+    assert all(c.chapter == exp.CHAPTER for c in exp.CLAIMS.values())
+    assert exp.imagenette_note({"profile": "cpu", "imagenette": None}).startswith("not at the `cpu` profile")
 
 
 def test_compute_layers_keeps_every_layer_of_both_networks_on_colour_images(monkeypatch):

@@ -1,4 +1,4 @@
-"""tdlib.experiments.segmentation: the grid per profile, the tables and verdicts, a tiny run through the cache."""
+"""tdlib.experiments.segmentation: the grid per profile, the tables and claims, a tiny run through the cache."""
 
 import math
 
@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tdlib.book import claims as cl
 from tdlib.book import results
 from tdlib.book.chapters import settings
 from tdlib.experiments import segmentation as exp
@@ -56,7 +57,7 @@ def _entry(model, repeat, miou, acc=0.9, iou=None, profile="cpu"):
     return results.Entry("segmentation", "train", config, {"summary": summary}, {"profile": profile}, None)
 
 
-def test_tables_and_verdicts_on_hand_made_entries():
+def test_tables_and_claims_on_hand_made_entries():
     entries = [_entry("unet", 0, 0.80), _entry("unet", 1, 0.82), _entry("fcn", 0, 0.75), _entry("fcn", 1, 0.77),
                _entry("td_seg", 0, 0.74), _entry("td_seg", 1, 0.76, iou=[math.nan] + [0.76] * 10 + [0.1])]
     df = exp.table(entries)
@@ -72,19 +73,37 @@ def test_tables_and_verdicts_on_hand_made_entries():
     assert list(pc.columns) == ["class", "U-net", "FCN", "TD"]
     assert pc["class"].iloc[0] == "T-shirt/top" and pc["class"].iloc[11] == "ignore (not in the mean)"
     assert pc["U-net"].iloc[0] == "81.0 ± 1.4" and pc["TD"].iloc[0] == "74.0"  # the NaN repeat is skipped
-    text = exp.verdicts(df, "cpu")
-    assert "Profile `cpu`" in text
-    assert "U-net 81.0 % (paper 81 %, +0.0 points)" in text
-    assert "**Ordering U-net > FCN > TD** (paper: yes): yes" in text
-    assert "U-net - TD +6.0 points (paper +6)" in text and "FCN - TD +1.0 points (paper +1)" in text
-    assert "comparable (at most 6 points below each) yes, below both yes" in text
-    assert "over 2 repeats" in text
-    # a different ordering, one repeat, the paper profile
+    assert "Profile `cpu`" in exp.profile_note(df, "cpu") and "over 2 repeats" in exp.profile_note(df, "cpu")
+    claims = exp.claims(df, "cpu")
+    assert claims.id.tolist() == list(exp.CLAIMS) and claims.verdict.isin(cl.VERDICTS).all()
+    got = claims.set_index("id")
+    assert got.verdict.to_dict() == {"seg-miou": cl.HOLDS, "seg-order": cl.HOLDS, "seg-td-comparable": cl.HOLDS}
+    assert "U-net 81.0 % (paper 81 %, +0.0 points)" in got.measured["seg-miou"]
+    assert "ours U-net > FCN > TD" in got.measured["seg-order"]
+    assert "U-net - TD +6.0 points (paper +6)" in got.measured["seg-order"]
+    assert "FCN - TD +1.0 points (paper +1)" in got.measured["seg-order"]
+    assert "comparable (at most 6 points below each) yes, below both yes" in got.measured["seg-td-comparable"]
+    assert set(got.profile) == {"cpu"}
+    # a different ordering, one repeat, the paper profile: the verdicts flip
     swapped = exp.table([_entry("unet", 0, 0.70, profile="paper"), _entry("fcn", 0, 0.78, profile="paper"),
                          _entry("td_seg", 0, 0.60, profile="paper")])
-    text = exp.verdicts(swapped, "paper")
-    assert "Profile" not in text and "(paper: yes): no; ours is FCN > U-net > TD" in text
-    assert "comparable (at most 6 points below each) no" in text and "One repeat" in text
+    note = exp.profile_note(swapped, "paper")
+    assert "Profile" not in note and "One repeat" in note
+    got = exp.claims(swapped, "paper").set_index("id")
+    assert got.verdict.to_dict() == {"seg-miou": cl.FAILS, "seg-order": cl.FAILS, "seg-td-comparable": cl.FAILS}
+    assert "ours FCN > U-net > TD" in got.measured["seg-order"]
+    assert "comparable (at most 6 points below each) no" in got.measured["seg-td-comparable"]
+    # TD above one BU network, within the margin: comparable but not below both
+    above = exp.table([_entry("unet", 0, 0.80), _entry("fcn", 0, 0.70), _entry("td_seg", 0, 0.75)])
+    assert exp.claims(above, "cpu").set_index("id").verdict["seg-td-comparable"] == cl.PARTLY
+
+
+def test_claims_list_every_claim_once_even_without_runs():
+    empty = exp.claims(exp.table([]), "smoke")
+    assert empty.id.tolist() == list(exp.CLAIMS) and empty.id.is_unique
+    assert (empty.verdict == cl.UNMEASURED).all() and list(empty.columns) == list(cl.COLUMNS)
+    only_td = exp.claims(exp.table([_entry("td_seg", 0, 0.75)]), "cpu").set_index("id").verdict
+    assert only_td.to_dict() == {"seg-miou": cl.HOLDS, "seg-order": cl.UNMEASURED, "seg-td-comparable": cl.UNMEASURED}
 
 
 def test_run_cell_trains_once_through_the_cache_and_keeps_example_predictions(tmp_path, monkeypatch, fashion_available):

@@ -1,0 +1,677 @@
+"""Fill a chapter's grid cell by cell, here or on Dask, and say what a grid still costs.
+
+A grid is a list of independent cells: each ``(experiment, config)`` pair of a chapter's plan
+(:meth:`~tdlib.book.chapters.Chapter.plan`) is one entry of the results cache, and the
+chapter's cell runner (:attr:`~tdlib.book.chapters.Chapter.cell_runner`) computes one of them.
+:func:`run_cells` finds the cells the cache lacks and computes them:
+
+- ``executor="local"``: one after the other in this process (Dask is not even imported);
+- ``executor="dask"``: one Dask task per cell, on a ``LocalCluster`` of ``workers``
+  single-threaded worker processes, or on the workers of a running scheduler
+  (``scheduler="tcp://host:8786"``, or the path of its scheduler file).
+
+What the Dask path guarantees:
+
+- **One results folder.** Every task carries the results root of the caller
+  (:func:`~tdlib.book.results.results_root`: ``$TDLIB_RESULTS``, else the checkout's
+  ``data/results``) and sets ``TDLIB_RESULTS`` on its worker while it computes. On a cluster
+  that folder must be on a file system every worker sees at the same path.
+- **Nothing twice.** A cached cell is not submitted, and a worker checks the cache again before
+  computing. Each cell is one Dask key (``chapter/experiment/hash``), so it is never submitted
+  twice, not even by two clients of one scheduler.
+- **No partial entries.** Entries are written atomically (temporary file, then rename). A worker
+  killed mid-cell leaves no entry; the scheduler reruns the cell on another worker (up to
+  ``distributed.scheduler.allowed-failures`` times, 3 by default), a training run resuming from
+  its last epoch checkpoint, and the worker that completes a cell removes the temporary files
+  a killed attempt left beside it. A cell that raises is retried ``retries`` times.
+- **Prerequisites first.** Cells that load another chapter's results (attacks and Grad-CAM load
+  the trained bu-vs-td networks, :attr:`~tdlib.book.chapters.Chapter.requires`) wait for those
+  cells; a network several cells need is trained once.
+- **GPUs.** ``gpus=N`` starts the workers (``workers``, default ``N``) with
+  ``CUDA_VISIBLE_DEVICES`` set to one device each (worker ``i`` gets device ``i % N``) and the
+  resource ``GPU=1``, and every cell asks for ``GPU=1``; with a running scheduler, start each
+  worker with ``--resources GPU=1`` on its own device. Each entry's provenance names the device
+  (``device``: the GPU's name) and the worker (``worker``: its name, address, host and
+  ``CUDA_VISIBLE_DEVICES``).
+
+On a SLURM cluster (``pip install -e ".[hpc]"`` for ``dask-jobqueue``), start a scheduler with
+GPU workers in a long-lived process on the login node::
+
+    from dask_jobqueue import SLURMCluster
+
+    cluster = SLURMCluster(
+        queue="gpu", account="myproject", cores=4, processes=1, memory="32GB", walltime="08:00:00",
+        job_extra_directives=["--gres=gpu:1"],                      # one GPU per job = per worker
+        worker_extra_args=["--nthreads", "1", "--resources", "GPU=1"],
+        job_script_prologue=["source /path/to/tdlib/.venv/bin/activate",
+                             "export TDLIB_RESULTS=/shared/tdlib/results"],
+        scheduler_options={"dashboard_address": ":8787"},
+    )
+    cluster.scale(jobs=8)
+    print(cluster.scheduler_address)  # e.g. tcp://10.1.2.3:40123; keep this process alive
+
+then, with the same ``TDLIB_RESULTS``::
+
+    python -m tdlib run bu-vs-td --profile paper --executor dask --scheduler tcp://10.1.2.3:40123 --gpus 1
+
+which fills the grid on the cluster and then executes the chapter's notebook from the cache.
+
+Cost (:func:`plan_table`, ``python -m tdlib plan``): a training cell costs
+``3 x F x training images x epochs`` FLOPs (a forward pass and a backward pass of about twice
+its FLOPs), plus ``F x (validation images x epochs + test images x test passes)`` for the
+evaluation (and a pass over the training images when BatchNorm is re-estimated), where ``F`` is
+the network's forward FLOPs per image (:func:`tdlib.bench.flops_per_image`: convolutions and
+matrix products) and the test passes are the downscale study's blur levels or, for a
+Fourier-filtered run, the original and the filtered test set. Divided by a throughput (GFLOP/s:
+given, or measured here on a NIN-light training step) it gives hours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..provenance import WORKER_ENV
+from . import results
+from .chapters import check_profile, get_chapter
+from .chapters import settings as chapter_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EXECUTORS: tuple[str, ...] = ("local", "dask")
+#: A cell runner: ``runner(experiment, config, profile, device)`` caches one cell.
+CellRunner = Callable[[str, dict[str, Any], str, "str | None"], None]
+#: FLOPs of a training step per image, in forward passes (forward, and a backward pass of about twice that).
+TRAIN_PASSES = 3
+#: Seconds a client waits for a scheduler before giving up.
+CONNECT_TIMEOUT = "10s"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cached result a grid needs.
+
+    Attributes:
+        chapter: Owner chapter (its folder in the results cache, its cell runner).
+        experiment: Experiment name.
+        config: The full configuration.
+        profile: The profile its provenance records.
+    """
+
+    chapter: str
+    experiment: str
+    config: dict[str, Any]
+    profile: str
+
+    @property
+    def key(self) -> str:
+        """``chapter/experiment/hash``: the cell's Dask key and, with ``.json``, its path under the results root."""
+        return f"{self.chapter}/{self.experiment}/{results.config_key(self.experiment, self.config)}"
+
+    def path(self, root: Path | None = None) -> Path:
+        """Its entry's file."""
+        return results.entry_path(self.chapter, self.experiment, self.config, root)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A missing cell and the keys of the missing cells it needs first."""
+
+    cell: Cell
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CellReport:
+    """What computing one cell did: ``computed`` is False when it was found cached."""
+
+    key: str
+    computed: bool
+    seconds: float
+    worker: str | None = None
+
+
+@dataclass
+class RunSummary:
+    """What :func:`run_cells` did."""
+
+    chapter: str
+    profile: str
+    executor: str
+    planned: int
+    cached: int
+    tasks: int
+    reports: list[CellReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def computed(self) -> int:
+        """Cells computed by this run (prerequisites included)."""
+        return sum(r.computed for r in self.reports)
+
+    @property
+    def prerequisites(self) -> int:
+        """Cells of other chapters computed by this run."""
+        return sum(r.computed and not r.key.startswith(f"{self.chapter}/") for r in self.reports)
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        pre = f", {self.prerequisites} of them in other chapters" if self.prerequisites else ""
+        return (f"{self.chapter}: profile {self.profile}, {self.planned} cells planned, {self.cached} cached, "
+                f"{self.computed} computed{pre} ({self.executor}, {self.seconds:.1f} s)")
+
+
+class CellsFailed(RuntimeError):
+    """Some cells raised (or killed their workers too often); the message lists them."""
+
+
+# --------------------------------------------------------------------------------------------
+# Which cells
+# --------------------------------------------------------------------------------------------
+
+
+def check_executor(executor: str) -> str:
+    """Return ``executor`` if valid; a ValueError lists the valid ones."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
+    return executor
+
+
+def planned_cells(chapter: str, profile: str, settings: Mapping[str, Any] | None = None) -> list[Cell]:
+    """The cells of a chapter's plan under ``settings`` (default: the profile's), each once, in plan order."""
+    ch = get_chapter(chapter)
+    check_profile(profile)
+    s = dict(settings) if settings is not None else chapter_settings(chapter, profile)
+    out: dict[str, Cell] = {}
+    for experiment, config in ch.plan(s):
+        cell = Cell(chapter, experiment, dict(config), profile)
+        out.setdefault(cell.key, cell)
+    return list(out.values())
+
+
+def pending(chapter: str, profile: str, settings: Mapping[str, Any] | None = None,
+            root: Path | None = None) -> tuple[list[Cell], list[Task]]:
+    """The planned cells, and the tasks that fill what the cache lacks: prerequisites first, each once.
+
+    Returns:
+        ``(planned, tasks)``.
+
+    Raises:
+        ValueError: Unknown chapter or profile, or a chapter without a cell runner.
+    """
+    ch = get_chapter(chapter)
+    ch.runner()  # a clear error for a chapter without one
+    planned = planned_cells(chapter, profile, settings)
+    first: dict[str, Task] = {}
+    tasks: list[Task] = []
+    for cell in planned:
+        if results.lookup(cell.chapter, cell.experiment, cell.config, root) is not None:
+            continue
+        needs = []
+        for pch, pexp, pconf, pprof in ch.prerequisites(cell.experiment, cell.config, cell.profile):
+            pre = Cell(pch, pexp, dict(pconf), pprof)
+            if pre.key not in first and results.lookup(pch, pexp, pre.config, root) is not None:
+                continue
+            first.setdefault(pre.key, Task(pre))
+            needs.append(pre.key)
+        tasks.append(Task(cell, tuple(dict.fromkeys(needs))))
+    return planned, [*first.values(), *tasks]
+
+
+# --------------------------------------------------------------------------------------------
+# Computing one cell (here or on a worker)
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _environ(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (``None``: unset) environment variables for the block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def worker_label() -> str | None:
+    """The Dask worker this code runs on (name, address, host, ``CUDA_VISIBLE_DEVICES``), or None.
+
+    Looks only at an already imported ``distributed``, so the local path never imports Dask.
+    """
+    dist = sys.modules.get("distributed")
+    if dist is None:
+        return None
+    try:
+        w = dist.get_worker()
+    except ValueError:
+        return None
+    gpu = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return (f"dask worker {w.name} at {w.address} on {socket.gethostname()}"
+            + (f", CUDA_VISIBLE_DEVICES={gpu}" if gpu is not None else ""))
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files that killed writers of ``path``'s cell left (entry, weights, checkpoint)."""
+    stale = sorted(path.parent.glob(f".{path.stem}.*.tmp"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def compute_cell(cell: Cell, *, device: str | None = None, root: str | None = None,
+                 runner: CellRunner | None = None, after: Sequence[Any] = ()) -> CellReport:
+    """Compute one cell into the cache unless it is cached (runs in this process or on a worker).
+
+    Args:
+        cell: The cell.
+        device: Passed to the cell runner (``None``: CUDA when available, else the CPU).
+        root: Results root; set as ``$TDLIB_RESULTS`` while the cell computes (``None``: this
+            process's :func:`~tdlib.book.results.results_root`).
+        runner: Computes the cell instead of its chapter's cell runner (same signature).
+        after: Results of the cells it waited for (ignored: Dask resolves them first).
+
+    Raises:
+        RuntimeError: The runner returned without caching the cell.
+    """
+    del after
+    worker = worker_label()
+    with _environ({results.ROOT_ENV: root} if root else {}), _environ({WORKER_ENV: worker}):
+        path = cell.path()
+        if path.is_file():
+            return CellReport(cell.key, False, 0.0, worker)
+        fn = runner or get_chapter(cell.chapter).runner()
+        t0 = time.perf_counter()
+        fn(cell.experiment, cell.config, cell.profile, device)
+        seconds = time.perf_counter() - t0
+        if not path.is_file():
+            raise RuntimeError(f"the cell runner of {cell.chapter!r} returned without caching {cell.key}")
+        remove_stale_temporaries(path)
+    return CellReport(cell.key, True, seconds, worker)
+
+
+# --------------------------------------------------------------------------------------------
+# Executors
+# --------------------------------------------------------------------------------------------
+
+
+def run_cells(chapter: str, profile: str, settings: Mapping[str, Any] | None = None, *, executor: str = "local",
+              scheduler: str | None = None, workers: int | None = None, gpus: int | None = None,
+              device: str | None = None, retries: int = 2, root: Path | None = None,
+              runner: CellRunner | None = None, progress: bool = True) -> RunSummary:
+    """Compute the cells of a chapter's grid that the cache lacks (see the module docstring).
+
+    Args:
+        chapter: Chapter name (one with a cell runner).
+        profile: ``smoke``, ``cpu`` or ``paper``.
+        settings: The chapter's settings (default: the profile's, :func:`~tdlib.book.chapters.settings`).
+        executor: ``local`` or ``dask``.
+        scheduler: With ``dask``: a running scheduler's address (or scheduler file) instead of a
+            ``LocalCluster``.
+        workers: With ``dask`` and no scheduler: worker processes (default: ``gpus``, else the CPU count).
+        gpus: With ``dask``: pin each worker to one of this many GPUs and give each cell one GPU.
+        device: Passed to every cell runner (default: CUDA when available, else the CPU).
+        retries: With ``dask``: reruns of a cell that raised.
+        root: Results root (default :func:`~tdlib.book.results.results_root`).
+        runner: Computes the chapter's own cells instead of its cell runner (prerequisites keep theirs).
+        progress: A progress bar (local) or one line per finished cell (dask).
+
+    Returns:
+        What was planned, found cached and computed.
+
+    Raises:
+        ValueError: Unknown chapter, profile or executor; a chapter without a cell runner; Dask
+            options with the local executor.
+        ConnectionError: The scheduler cannot be reached.
+        CellsFailed: Some cells failed (the others are cached).
+    """
+    check_executor(executor)
+    if executor == "local" and (scheduler or workers or gpus):
+        raise ValueError("scheduler, workers and gpus apply to the dask executor only")
+    if (gpus is not None and gpus < 1) or (workers is not None and workers < 1):
+        raise ValueError(f"gpus and workers must be at least 1, got gpus={gpus}, workers={workers}")
+    base = Path(root) if root is not None else results.results_root()
+    t0 = time.perf_counter()
+    planned, tasks = pending(chapter, profile, settings, base)
+    own = {t.cell.key for t in tasks if t.cell.chapter == chapter}
+    summary = RunSummary(chapter, profile, executor, len(planned), len(planned) - len(own), len(tasks))
+    if tasks:
+        run = _run_local if executor == "local" else _run_dask
+        summary.reports = run(tasks, chapter=chapter, scheduler=scheduler, workers=workers, gpus=gpus, device=device,
+                              retries=retries, root=base, runner=runner, progress=progress)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_local(tasks: Sequence[Task], *, chapter: str, device: str | None, root: Path, runner: CellRunner | None,
+               progress: bool, **_: Any) -> list[CellReport]:
+    """Every task in order, in this process; stops at the first failure."""
+    from tqdm import tqdm
+
+    return [compute_cell(t.cell, device=device, root=str(root), runner=runner if t.cell.chapter == chapter else None)
+            for t in tqdm(tasks, desc=f"{chapter} cells", disable=not progress)]
+
+
+def _connect(scheduler: str) -> Any:
+    """A client of a running scheduler (address, or a scheduler file); ConnectionError when unreachable."""
+    from distributed import Client
+
+    is_file = scheduler.endswith(".json") or Path(scheduler).is_file()
+    try:
+        if is_file:
+            return Client(scheduler_file=scheduler, timeout=CONNECT_TIMEOUT)
+        return Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler!r}: {e}") from None
+
+
+def local_cluster(workers: int | None = None, gpus: int | None = None) -> Any:
+    """A cluster of single-threaded worker processes on this machine.
+
+    Without ``gpus``: ``LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)``
+    (default: one worker per CPU core). With ``gpus``: ``workers`` (default ``gpus``) worker
+    processes, worker ``i`` seeing only GPU ``i % gpus`` (``CUDA_VISIBLE_DEVICES``) and offering
+    the resource ``GPU=1``.
+    """
+    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
+
+    if not gpus:
+        return LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                            dashboard_address=None)
+    n = workers or gpus
+    spec = {f"gpu{i}": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"GPU": 1},
+                                                   "env": {"CUDA_VISIBLE_DEVICES": str(i % gpus)}}}
+            for i in range(n)}
+    return SpecCluster(workers=spec, scheduler={"cls": Scheduler, "options": {"dashboard_address": None,
+                                                                              "host": "127.0.0.1"}})
+
+
+def _run_dask(tasks: Sequence[Task], *, chapter: str, scheduler: str | None, workers: int | None, gpus: int | None,
+              device: str | None, retries: int, root: Path, runner: CellRunner | None,
+              progress: bool) -> list[CellReport]:
+    """One keyed task per cell, prerequisites as dependencies; collects every failure."""
+    from distributed import Client, as_completed
+
+    cluster = None
+    if scheduler:
+        client = _connect(scheduler)
+    else:
+        cluster = local_cluster(workers, gpus)
+        client = Client(cluster)
+    reports: list[CellReport] = []
+    failed: dict[str, str] = {}
+    try:
+        futures: dict[str, Any] = {}
+        for t in tasks:
+            futures[t.cell.key] = client.submit(
+                compute_cell, t.cell, device=device, root=str(root),
+                runner=runner if t.cell.chapter == chapter else None, after=[futures[k] for k in t.needs],
+                key=t.cell.key, pure=False, retries=retries, resources={"GPU": 1} if gpus else None)
+        for fut in as_completed(list(futures.values())):
+            if fut.status == "finished":
+                rep = fut.result()
+                reports.append(rep)
+                if progress:
+                    print(f"{rep.key}: {'computed' if rep.computed else 'cached'} in {rep.seconds:.1f} s "
+                          f"({rep.worker})", flush=True)
+            else:
+                failed[str(fut.key)] = f"{type(fut.exception()).__name__}: {fut.exception()}"
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    if failed:
+        lines = "\n".join(f"  {k}: {v}" for k, v in failed.items())
+        raise CellsFailed(f"{len(failed)} of {len(tasks)} cells failed (the others are cached):\n{lines}")
+    return reports
+
+
+# --------------------------------------------------------------------------------------------
+# Cost
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Estimated FLOPs of one cell: ``train`` (forward and backward) and ``eval`` (forward only);
+    both NaN when not estimated, with a ``note`` saying why."""
+
+    train: float
+    eval: float
+    forward: float = math.nan
+    epochs: int | None = None
+    train_images: int | None = None
+    test_images: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Sustained GFLOP/s and where the number comes from."""
+
+    gflops: float
+    source: str
+
+
+@cache
+def measure_throughput(device: str | None = None) -> Throughput:
+    """GFLOP/s of a NIN-light BU training step (batch 128, about a second; kept for the process)."""
+    import torch
+
+    from ..bench import bench_model, default_device
+
+    dev = torch.device(device) if device else default_device()
+    row = bench_model("nin_light", "bu", "train", device=dev, batch=128, min_seconds=1.0)
+    threads = torch.get_num_threads()
+    return Throughput(float(row["gflop_per_s"]), f"measured here: a NIN-light BU training step on {dev}"
+                                                 + (f", {threads} thread{'s' if threads > 1 else ''}"
+                                                    if dev.type == "cpu" else ""))
+
+
+@cache
+def _forward_flops(dataset: str, model: str, variant: str, widths: tuple[int, ...] | None, td_inputs: str,
+                   ring_radii: tuple[float, ...]) -> float:
+    """Forward FLOPs per image of a network (:func:`tdlib.bench.flops_per_image`)."""
+    import torch
+
+    from ..bench import flops_per_image
+    from ..data import dataset_info
+    from ..data.mesh import MESH_INFO
+    from ..train import TrainConfig, base_dataset, build_model
+
+    extra: dict[str, Any] = {"td_inputs": td_inputs, "ring_radii": ring_radii} if td_inputs != "single" else {}
+    cfg = TrainConfig(dataset, model, variant, widths=widths, **extra)
+    shape = MESH_INFO.shape if cfg.segmentation else dataset_info(base_dataset(dataset)).shape
+    torch.manual_seed(0)
+    return flops_per_image(build_model(cfg), torch.zeros(2, *shape), train=False)
+
+
+def forward_flops(config: Mapping[str, Any]) -> float:
+    """Forward FLOPs per image of the network a training configuration trains."""
+    widths = tuple(config["widths"]) if config.get("widths") else None
+    rings = tuple(float(r) for r in config.get("ring_radii", (5.0, 10.0)))
+    return _forward_flops(config["dataset"], config["model"], config.get("variant", "bu"), widths,
+                          config.get("td_inputs", "single"), rings)
+
+
+def _split_sizes(config: Mapping[str, Any]) -> tuple[int, int, int]:
+    """Training, validation and test images (meshes) of a training configuration."""
+    from ..data import dataset_info
+    from ..data.mesh import MESH_INFO
+    from ..train import SEG_DATASETS, base_dataset
+
+    info = MESH_INFO if config["dataset"] in SEG_DATASETS else dataset_info(base_dataset(config["dataset"]))
+    pool = min(config.get("train_subset") or info.num_train, info.num_train)
+    n_train = pool - math.ceil(config.get("val_fraction", 0.1) * pool - 1e-9)
+    n_test = min(config.get("test_subset") or info.num_test, info.num_test)
+    return n_train, pool - n_train, n_test
+
+
+def training_cost(config: Mapping[str, Any]) -> Cost:
+    """A training cell: ``3 F N_train epochs`` and ``F (N_val epochs + N_test passes [+ N_train])`` FLOPs."""
+    f = forward_flops(config)
+    n_train, n_val, n_test = _split_sizes(config)
+    epochs = int(config["epochs"])
+    passes = len(config["test_sigmas"]) if "test_sigmas" in config else (
+        2 if config.get("fourier", "none") != "none" else 1)
+    recal = n_train if config.get("recalibrate_bn") else 0
+    return Cost(TRAIN_PASSES * f * n_train * epochs, f * (n_val * epochs + n_test * passes + recal), f, epochs,
+                n_train, n_test)
+
+
+def _attack_queries(root: Path | None) -> dict[tuple[str, ...], list[float]]:
+    """Queries per image of the cached attack runs, by ``(attack, model, variant)`` and by ``(attack,)``."""
+    out: dict[tuple[str, ...], list[float]] = {}
+    for e in results.entries("attacks", root):
+        c, r = e.config, e.result
+        if isinstance(r, dict) and r.get("queries") and c.get("images"):
+            q = r["queries"] / c["images"]
+            out.setdefault((c["attack"], c["model"], c["variant"]), []).append(q)
+            out.setdefault((c["attack"],), []).append(q)
+    return out
+
+
+def cell_cost(cell: Cell, root: Path | None = None, attack_queries: Mapping[tuple[str, ...], list[float]] | None = None
+              ) -> Cost:
+    """The estimated FLOPs of one cell.
+
+    * a training cell (bu-vs-td, downscale, fourier, segmentation): :func:`training_cost`;
+    * an attack cell: images x queries per image x ``F``, the queries per image being the median
+      over the cached runs of the same attack (on the same network where there are some);
+    * a Grad-CAM IoU cell: images x (``F`` of both networks, to keep the images both classify
+      right, + 3 ``F`` for Grad-CAM's forward and backward pass);
+    * anything else: not estimated.
+    """
+    c = cell.config
+    nan = math.nan
+    if cell.experiment == "train":
+        return training_cost(c)
+    if cell.chapter == "attacks" and cell.experiment == "minimal_l2":
+        queries = attack_queries if attack_queries is not None else _attack_queries(root)
+        found = queries.get((c["attack"], c["model"], c["variant"])) or queries.get((c["attack"],))
+        f = forward_flops(c["trained"])
+        if not found:
+            return Cost(nan, nan, f, test_images=c["images"], note="not estimated: no cached run of this attack")
+        q = statistics.median(found)
+        return Cost(0.0, c["images"] * q * f, f, test_images=c["images"],
+                    note="queries per image: the median of the cached runs")
+    if cell.chapter == "gradcam" and cell.experiment == "iou":
+        f, g = forward_flops(c["trained"]), forward_flops(c["partner"])
+        return Cost(0.0, c["images"] * (f + g + TRAIN_PASSES * f), f, test_images=c["images"])
+    return Cost(nan, nan, note="not estimated")
+
+
+def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = None, *, gflops: float | None = None,
+               root: Path | None = None) -> pd.DataFrame:
+    """A chapter's grid: runs, cached, missing and the estimated compute of the missing ones.
+
+    Args:
+        chapter: Chapter name.
+        profile: ``smoke``, ``cpu`` or ``paper``.
+        settings: The chapter's settings (default: the profile's).
+        gflops: Sustained GFLOP/s of the device that will compute them; default: measured here
+            (:func:`measure_throughput`), only when something is missing.
+        root: Results root (default :func:`~tdlib.book.results.results_root`).
+
+    Returns:
+        One row per ``(experiment, dataset, model, variant)``: ``runs``, ``cached``, ``missing``,
+        ``epochs``, ``train_images`` (per epoch), ``test_images``, ``mflop_per_image`` (forward),
+        ``train_tflop`` and ``eval_tflop`` (of the missing runs), ``hours`` (of the missing runs
+        at the throughput) and ``note``. ``attrs`` holds ``gflops`` and ``throughput`` (its source).
+        Nothing is trained.
+    """
+    import pandas as pd
+
+    cells = planned_cells(chapter, profile, settings)
+    queries = _attack_queries(root) if chapter == "attacks" else None
+    rows = []
+    for cell in cells:
+        c = cell.config
+        cached = results.lookup(cell.chapter, cell.experiment, c, root) is not None
+        cost = cell_cost(cell, root, queries)
+        variant = c.get("variant", "bu/td" if cell.experiment != "train" else "bu")
+        rows.append({"experiment": cell.experiment, "dataset": c.get("dataset", ""), "model": c.get("model", ""),
+                     "variant": variant, "cached": cached, "epochs": cost.epochs, "train_images": cost.train_images,
+                     "test_images": cost.test_images, "forward": cost.forward,
+                     "train": 0.0 if cached else cost.train, "eval": 0.0 if cached else cost.eval,
+                     "note": cost.note})
+    cols = ["experiment", "dataset", "model", "variant", "runs", "cached", "missing", "epochs", "train_images",
+            "test_images", "mflop_per_image", "train_tflop", "eval_tflop", "hours", "note"]
+    if not rows:
+        out = pd.DataFrame(columns=cols)
+        out.attrs.update(gflops=gflops, throughput="")
+        return out
+    df = pd.DataFrame(rows)
+    keys = ["experiment", "dataset", "model", "variant"]
+    g = df.groupby(keys, sort=False, dropna=False)
+    out = g.agg(runs=("cached", "size"), cached=("cached", "sum"), epochs=("epochs", _span),
+                train_images=("train_images", "max"), test_images=("test_images", "max"),
+                mflop_per_image=("forward", "mean"), train_tflop=("train", lambda v: v.sum(min_count=1)),
+                eval_tflop=("eval", lambda v: v.sum(min_count=1)),
+                note=("note", lambda v: "; ".join(dict.fromkeys(x for x in v if x)))).reset_index()
+    out["missing"] = out.runs - out.cached
+    for col in ("train_images", "test_images"):
+        out[col] = out[col].astype("Int64")
+    out["mflop_per_image"] /= 1e6
+    out[["train_tflop", "eval_tflop"]] /= 1e12
+    source = ""
+    if gflops is None and out.missing.sum() > 0:
+        tp = measure_throughput()
+        gflops, source = tp.gflops, tp.source
+    elif gflops is not None:
+        source = "given"
+    if gflops is not None and gflops <= 0:
+        raise ValueError(f"gflops must be positive, got {gflops}")
+    out["hours"] = ((out.train_tflop + out.eval_tflop) * 1e12 / (gflops * 1e9) / 3600 if gflops
+                    else 0.0)
+    out.loc[out.missing == 0, ["train_tflop", "eval_tflop", "hours"]] = 0.0
+    out = out[cols]
+    out.attrs.update(gflops=gflops, throughput=source)
+    return out
+
+
+def _span(values: pd.Series) -> str:
+    """``3`` or ``2-4`` (blank when there are none)."""
+    v = sorted({int(x) for x in values.dropna()})
+    return "" if not v else str(v[0]) if len(v) == 1 else f"{v[0]}-{v[-1]}"
+
+
+def format_plan(chapter: str, profile: str, table: pd.DataFrame) -> str:
+    """``python -m tdlib plan``'s text for one chapter: a header line, the table, the hours."""
+    runs, cached = int(table.runs.sum()), int(table.cached.sum())
+    missing = runs - cached
+    gflops = table.attrs.get("gflops")
+    head = f"{chapter}, profile {profile}: {runs} runs, {cached} cached, {missing} missing"
+    if missing and gflops:
+        tflop = table.train_tflop.sum() + table.eval_tflop.sum()
+        head += (f"; estimated {tflop:,.1f} TFLOP = {table.hours.sum():,.2f} h at {gflops:,.1f} GFLOP/s "
+                 f"({table.attrs.get('throughput')})")
+        unknown = int(table.loc[table.hours.isna(), "missing"].sum())
+        if unknown:
+            head += f"; {unknown} missing runs not estimated"
+    import pandas as pd
+
+    shown = table.astype({c: object for c in ("train_images", "test_images")})
+    for col in ("train_images", "test_images"):
+        shown[col] = ["-" if pd.isna(v) else f"{int(v):,}" for v in table[col]]
+    body = shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:,.2f}") if len(table) else ""
+    return head + ("\n" + body if body else "")

@@ -1,0 +1,153 @@
+"""The grid executor: the bu-vs-td smoke cells locally and on Dask, a killed worker, and the cost plan."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tdlib.book import executor, results
+from tdlib.book.chapters import settings
+from tdlib.cli import main
+
+#: Two cells of the smoke grid: LeNetFC BU and TD on 256 MNIST images, one epoch, 64 test images.
+SMALL = {"datasets": ["mnist"], "variants": ["bu", "td"]}
+
+
+def small(**over: Any) -> dict[str, Any]:
+    return settings("bu-vs-td", "smoke", **{**SMALL, **over})
+
+
+def accuracies(root: Path) -> dict[str, tuple[float, float]]:
+    """Test accuracy and loss of every cached bu-vs-td run under ``root``, by cell key."""
+    return {e.path.stem: (e.result["summary"]["test_acc"], e.result["summary"]["test_loss"])
+            for e in results.entries("bu-vs-td", root)}
+
+
+def leftovers(root: Path) -> list[Path]:
+    """Temporary files under ``root`` (a partial write)."""
+    return sorted(root.rglob("*.tmp"))
+
+
+LOCAL_RUN = """
+import json, sys
+from tdlib.book.chapters import settings
+from tdlib.book.executor import run_cells
+r = run_cells("bu-vs-td", "smoke", settings("bu-vs-td", "smoke", **json.loads(sys.argv[1])), progress=False)
+dask = sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))
+print(json.dumps({"computed": r.computed, "planned": r.planned, "dask": dask}))
+"""
+
+
+def test_dask_computes_what_the_local_executor_computes(tmp_path, monkeypatch, mnist_available):
+    local, dask = tmp_path / "local", tmp_path / "dask"
+    env = {**os.environ, results.ROOT_ENV: str(local), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", LOCAL_RUN, json.dumps(SMALL)], env=env, capture_output=True,
+                         text=True, timeout=300, check=True)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report == {"computed": 2, "planned": 2, "dask": []}  # the local path never imports Dask
+
+    monkeypatch.setenv(results.ROOT_ENV, str(dask))
+    summary = executor.run_cells("bu-vs-td", "smoke", small(), executor="dask", workers=2, progress=False)
+    assert (summary.planned, summary.cached, summary.computed) == (2, 0, 2)
+    assert sorted(r.key for r in summary.reports) == sorted(c.key for c in executor.planned_cells(
+        "bu-vs-td", "smoke", small()))
+    got, want = accuracies(dask), accuracies(local)
+    assert len(got) == 2 and got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], abs=1e-9)
+    for e in results.entries("bu-vs-td", dask):
+        assert e.provenance["worker"].startswith("dask worker")  # the worker in the provenance
+        assert "worker" not in results.lookup("bu-vs-td", "train", e.config, local).provenance
+    assert not leftovers(dask)
+
+    again = executor.run_cells("bu-vs-td", "smoke", small(), progress=False)  # cached: nothing recomputed
+    assert (again.cached, again.tasks, again.computed) == (2, 0, 0)
+
+
+def crash_once(experiment: str, config: dict[str, Any], profile: str, device: str | None) -> None:
+    """A cell runner whose first call leaves a half-written entry and kills its worker process."""
+    root = Path(os.environ[results.ROOT_ENV])
+    marker = root.parent / "crashed"
+    if not marker.exists():
+        marker.touch()
+        path = results.entry_path("bu-vs-td", experiment, config)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / f".{path.name}.partial.tmp").write_text('{"chapter": "bu-')
+        os._exit(1)
+    from tdlib.experiments import bu_vs_td
+
+    bu_vs_td.compute(experiment, config, profile, device)
+
+
+def test_a_killed_worker_leaves_no_partial_entry_and_its_cell_is_rerun(tmp_path, monkeypatch, mnist_available):
+    import cloudpickle
+    from distributed import LocalCluster
+
+    module = sys.modules.get(crash_once.__module__)
+    if module is not None:  # the workers cannot import the test module: send the function itself
+        cloudpickle.register_pickle_by_value(module)
+    root = tmp_path / "results"
+    monkeypatch.setenv(results.ROOT_ENV, str(root))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        summary = executor.run_cells("bu-vs-td", "smoke", small(), executor="dask",
+                                     scheduler=cluster.scheduler_address, runner=crash_once, progress=False)
+    assert (tmp_path / "crashed").exists()  # a worker did die mid-cell
+    keys = [r.key for r in summary.reports]
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == 2 and summary.computed == 2
+    files = sorted((root / "bu-vs-td" / "train").glob("*.json"))
+    assert [f.stem for f in files] == sorted(k.rsplit("/", 1)[1] for k in keys)  # each key once
+    for f in files:
+        json.loads(f.read_text())  # whole entries
+    assert not leftovers(root)
+
+
+def test_errors_name_the_valid_choices(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match="unknown chapter"):
+        executor.run_cells("nope", "smoke")
+    with pytest.raises(ValueError, match="unknown executor 'threads'; expected one of local, dask"):
+        executor.run_cells("bu-vs-td", "smoke", executor="threads")
+    with pytest.raises(ValueError, match="no cell runner; chapters with one: downscale, fourier, bu-vs-td"):
+        executor.run_cells("architectures", "smoke")
+    with pytest.raises(ValueError, match="dask executor only"):
+        executor.run_cells("bu-vs-td", "smoke", workers=2)
+    monkeypatch.setattr(executor, "CONNECT_TIMEOUT", "1s")
+    with pytest.raises(ConnectionError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
+        executor.run_cells("bu-vs-td", "smoke", small(), executor="dask", scheduler="tcp://127.0.0.1:9")
+    assert main(["run", "architectures", "--workers", "2"]) == 2
+
+
+def test_plan_counts_the_runs_and_its_cost_scales_with_epochs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    one = executor.plan_table("bu-vs-td", "smoke", small(), gflops=10.0)
+    two = executor.plan_table("bu-vs-td", "smoke", small(epochs=2), gflops=10.0)
+    assert list(one.variant) == ["bu", "td"] and one.runs.sum() == 2 and one.missing.sum() == 2
+    assert two.train_tflop.to_numpy() == pytest.approx(2 * one.train_tflop.to_numpy(), rel=1e-12)
+    assert (two.hours > one.hours).all() and (one.hours > 0).all()
+    assert one.attrs == {"gflops": 10.0, "throughput": "given"}
+    # ResNet32 TD costs more per image than its BU, and the paper grid has every cell 4 times
+    paper = executor.plan_table("bu-vs-td", "paper", gflops=1000.0)
+    assert paper.runs.sum() == 136 and paper.cached.sum() == 0
+    res = paper[(paper.dataset == "cifar10") & (paper.model == "resnet32")].set_index("variant")
+    assert res.mflop_per_image["td"] > res.mflop_per_image["bu"] and res.runs["td"] == 8  # TD and the wide TD
+
+    assert main(["plan", "bu-vs-td", "--profile", "smoke", "--gflops", "10", "-p", "datasets=['mnist']",
+                 "-p", "variants=['bu','td']"]) == 0
+    out = capsys.readouterr().out
+    assert "bu-vs-td, profile smoke: 2 runs, 0 cached, 2 missing; estimated" in out and "at 10.0 GFLOP/s" in out
+
+
+def test_gpu_workers_are_pinned_to_one_device_each():
+    from distributed import Client
+
+    with executor.local_cluster(workers=3, gpus=2) as cluster, Client(cluster) as client:
+        seen = client.run(os.getenv, "CUDA_VISIBLE_DEVICES")
+        resources = {w["name"]: w["resources"] for w in client.scheduler_info()["workers"].values()}
+    assert sorted(seen.values()) == ["0", "0", "1"]  # worker i sees GPU i % 2
+    assert resources == {"gpu0": {"GPU": 1}, "gpu1": {"GPU": 1}, "gpu2": {"GPU": 1}}
