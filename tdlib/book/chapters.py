@@ -261,7 +261,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         },
     ),
     Chapter(
-        "segmentation", "Experiment 3: segmentation", notebook=True, default_profile="smoke",
+        "segmentation", "Experiment 3: segmentation", notebook=True, default_profile="cpu",
         planner="tdlib.experiments.segmentation:plan",
         cell_runner="tdlib.experiments.segmentation:compute",
         profiles={
