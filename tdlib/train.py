@@ -577,6 +577,15 @@ class TrainResult:
         return row
 
 
+def image_counts(dataset: str, train_subset: int | None = None, test_subset: int | None = None,
+                 val_fraction: float = 0.1) -> tuple[int, int]:
+    """Training images per epoch (the pool minus its validation split) and test images of a classifier run."""
+    info = dataset_info(base_dataset(dataset))
+    pool = info.num_train if train_subset is None else min(train_subset, info.num_train)
+    test = info.num_test if test_subset is None else min(test_subset, info.num_test)
+    return pool - math.ceil(val_fraction * pool - 1e-9), test
+
+
 def build_model(config: TrainConfig) -> nn.Module:
     """The network of a configuration, at the dataset's channels and classes.
 

@@ -15,7 +15,6 @@ be given once or per model (a dict keyed by registry name).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -157,11 +156,9 @@ PAPER_TEXT_ACCURACY: dict[tuple[str, str], str] = {
 
 def train_images(config: dict[str, Any]) -> int:
     """Training images per epoch of a configuration (the pool minus its validation split)."""
-    from ..data import dataset_info
-    from ..train import base_dataset
+    from ..train import image_counts
 
-    n = config["train_subset"] or dataset_info(base_dataset(config["dataset"])).num_train
-    return n - math.ceil(config["val_fraction"] * n - 1e-9)
+    return image_counts(config["dataset"], config["train_subset"], val_fraction=config["val_fraction"])[0]
 
 
 def table(entries: list[results.Entry]) -> pd.DataFrame:

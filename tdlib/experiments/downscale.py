@@ -33,9 +33,9 @@ from ..book import results
 from ..book.chapters import Plan, pick
 from ..book.claims import COLUMNS, UNMEASURED, Claim, ratio_verdict, row
 from ..book.layout import DATASET_NAMES, MODEL_NAMES, VARIANT_NAMES, network_name
-from ..data import dataset_info, load_arrays
+from ..data import load_arrays
 from ..pyramid import blur, blur_sigmas
-from ..train import TrainConfig, base_dataset, evaluate_blur_levels, train
+from ..train import TrainConfig, base_dataset, evaluate_blur_levels, image_counts, train
 
 CHAPTER = "downscale"
 EXPERIMENT = "train"
@@ -128,13 +128,12 @@ def grid_table(settings: Mapping[str, Any]) -> pd.DataFrame:
     """What a grid trains, one row per (dataset, model): variants, sigmas, repeats, epochs, images."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for c in cell_configs(settings):
-        info = dataset_info(base_dataset(c.dataset))
-        pool = info.num_train if c.train_subset is None else min(c.train_subset, info.num_train)
+        train_images, test_images = image_counts(c.dataset, c.train_subset, c.test_subset, c.val_fraction)
         row = rows.setdefault((c.dataset, c.model), {
             "dataset": DATASET_NAMES.get(c.dataset, c.dataset), "model": MODEL_NAMES.get(c.model, c.model),
             "variants": [], "train_sigmas": [], "repeats": 0, "epochs": {},
-            "train_images": pool - round(c.val_fraction * pool),
-            "test_images": info.num_test if c.test_subset is None else min(c.test_subset, info.num_test)})
+            "train_images": train_images,
+            "test_images": test_images})
         row["variants"] = list(dict.fromkeys([*row["variants"], VARIANT_NAMES.get(c.variant, c.variant)]))
         row["train_sigmas"] = sorted(set(row["train_sigmas"]) | {c.blur_sigma})
         row["repeats"] = max(row["repeats"], c.seed + 1)

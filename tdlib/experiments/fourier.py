@@ -37,9 +37,9 @@ from ..book import results
 from ..book.chapters import Plan, pick
 from ..book.claims import COLUMNS, UNMEASURED, Claim, ratio_verdict, row
 from ..book.layout import DATASET_NAMES, MODEL_NAMES, network_name
-from ..data import dataset_info, load_arrays
+from ..data import load_arrays
 from ..pyramid import fourier_bands, fourier_highpass, fourier_lowpass, frequency_radius
-from ..train import TrainConfig, base_dataset, evaluate_fourier, train
+from ..train import TrainConfig, base_dataset, evaluate_fourier, image_counts, train
 
 CHAPTER = "fourier"
 EXPERIMENT = "train"
@@ -128,12 +128,11 @@ def grid_table(settings: Mapping[str, Any]) -> pd.DataFrame:
     """What a grid trains, one row per (dataset, model): runs per kind, repeats, epochs, images."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for c in cell_configs(settings):
-        info = dataset_info(base_dataset(c.dataset))
-        pool = info.num_train if c.train_subset is None else min(c.train_subset, info.num_train)
+        train_images, test_images = image_counts(c.dataset, c.train_subset, c.test_subset, c.val_fraction)
         r = rows.setdefault((c.dataset, c.model), {
             "dataset": DATASET_NAMES.get(c.dataset, c.dataset), "model": MODEL_NAMES.get(c.model, c.model),
-            "runs": 0, "repeats": 0, "epochs": set(), "train_images": pool - round(c.val_fraction * pool),
-            "test_images": info.num_test if c.test_subset is None else min(c.test_subset, info.num_test)})
+            "runs": 0, "repeats": 0, "epochs": set(), "train_images": train_images,
+            "test_images": test_images})
         r["runs"] += 1
         r["repeats"] = max(r["repeats"], c.seed + 1)
         r["epochs"].add(c.epochs)
