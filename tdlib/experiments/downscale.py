@@ -301,8 +301,10 @@ def _matched_claims(m: pd.DataFrame) -> dict[str, tuple[str, str]]:
     if not nets:
         return {}
     little, grows, parts = 0, 0, []
+    nets = [(k, g.sort_values("sigma")) for k, g in nets if g.sigma.nunique() >= 2]  # a partial grid: skip
+    if not nets:
+        return {}
     for (d, mo, v), g in nets:
-        g = g.sort_values("sigma")
         first, last = g.loss_from_original.iloc[1], g.loss_from_original.iloc[-1]
         little += first <= LITTLE_LOSS
         grows += last >= first
@@ -339,7 +341,7 @@ def _matched_claims(m: pd.DataFrame) -> dict[str, tuple[str, str]]:
 def _cross_claims(real: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """``downscale-asymmetry`` and ``downscale-td-mismatch`` from the whole matrices."""
     out = {}
-    asym = asymmetry(real)
+    asym = asymmetry(real).dropna(subset=["gap"])
     if len(asym):
         hits = int((asym.gap > 0).sum())
         out["downscale-asymmetry"] = (ratio_verdict(hits, len(asym)), "; ".join(
@@ -347,7 +349,7 @@ def _cross_claims(real: pd.DataFrame) -> dict[str, tuple[str, str]]:
             f"blurred->sharp {r.blurred_to_sharp:.1f}, sharp->blurred {r.sharp_to_blurred:.1f} %"
             for r in asym.itertuples())
             + f"; asymmetric as claimed in {hits} of {len(asym)}")
-    mis = mismatch(real)
+    mis = mismatch(real).dropna(subset=["td_minus_bu"])
     if len(mis):
         out["downscale-td-mismatch"] = (ratio_verdict(int((mis.td_minus_bu > 0).sum()), len(mis)), "; ".join(
             f"{network_name(r.dataset, r.model)}: TD - BU {r.td_minus_bu:+.2f} points off the diagonal"
