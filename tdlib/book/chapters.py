@@ -130,7 +130,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         },
     ),
     Chapter(
-        "downscale", "Downscale study: blurred training and testing", notebook=True, default_profile="smoke",
+        "downscale", "Downscale study: blurred training and testing", notebook=True, default_profile="cpu",
         planner="tdlib.experiments.downscale:plan",
         cell_runner="tdlib.experiments.downscale:compute",
         profiles={
