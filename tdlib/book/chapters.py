@@ -290,7 +290,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         profiles={
             # seconds: LeNetFC BU/TD of the smoke bu-vs-td grid (256 training images) on 64 MNIST test images
             "smoke": {"trained_on": "smoke", "prefer_paper": False, "datasets": ["mnist"],
-                      "models": {"mnist": ["lenetfc"]}, "images": 64, "style": "original", "meshes": 8,
+                      "models": {"mnist": ["lenetfc"]}, "repeats": 1, "images": 64, "style": "original", "meshes": 8,
                       "mesh_examples": 2, "layer_figures": [["mnist", "lenetfc", 2]], "layer_search": 64,
                       "imagenette": None, "device": None},
             # about 6 min on 2 busy cores, all 10,000 test images. Basis (1 thread while another job kept both
@@ -298,18 +298,18 @@ CHAPTERS: tuple[Chapter, ...] = (
             # at 5,900 (LeNetFC BU), 1,700 (LeNetFC TD), 880 (NIN BU) and 220 (NIN TD) images/s, the last layer
             # alone at 15,000 / 4,700 / 2,300 / 460; the whole grid below then took 336 s: the 8 IoU cells 237 s
             # (NIN TD 60-70 s each), the 4 x 1,000 meshes 95 s, the 3 figure cells 4 s. LeNetFC comes from the
-            # paper-profile bu-vs-td runs where both BU and TD are saved (prefer_paper), NIN-light and ResNet32
-            # from the cpu grid.
+            # paper-profile bu-vs-td runs where both BU and TD are saved (prefer_paper), every saved paper repeat
+            # up to 4 (seconds each), NIN-light and ResNet32 from the cpu grid (its repeat 0: only that is saved).
             "cpu": {"trained_on": "cpu", "prefer_paper": True, "datasets": ["mnist", "fashion_mnist"],
                     "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"]},
-                    "images": 10_000, "style": "original", "meshes": 1_000, "mesh_examples": 3,
+                    "repeats": 4, "images": 10_000, "style": "original", "meshes": 1_000, "mesh_examples": 3,
                     "layer_figures": [["mnist", "nin_light", 2], ["fashion_mnist", "nin_light", 2],
                                       ["cifar10", "resnet32", 1]], "layer_search": 256,
                     "imagenette": None, "device": None},
-            # the original: the paper-profile Exp. 1 networks, all 10,000 test images, and Imagenette
+            # the original: the paper-profile Exp. 1 networks (every repeat), all 10,000 test images, and Imagenette
             "paper": {"trained_on": "paper", "prefer_paper": False, "datasets": ["mnist", "fashion_mnist"],
                       "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"]},
-                      "images": 10_000, "style": "original", "meshes": 2_500, "mesh_examples": 3,
+                      "repeats": 4, "images": 10_000, "style": "original", "meshes": 2_500, "mesh_examples": 3,
                       "layer_figures": [["mnist", "nin_light", 3], ["fashion_mnist", "nin_light", 3],
                                         ["cifar10", "resnet32", 2]], "layer_search": 256,
                       "imagenette": {"model": "resnet18_light", "images": 4, "search": 64, "download": True},

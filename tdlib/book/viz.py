@@ -531,7 +531,8 @@ def draw_iou_curves(iou: pd.DataFrame, datasets: Sequence[str], models: Sequence
 
     Args:
         iou: :func:`tdlib.experiments.gradcam.iou_long` rows (``dataset``, ``model``, ``label``, ``reduce``,
-            ``threshold``, ``iou``): solid lines the ``mean_per_image`` reading, dashed the ``pooled`` one.
+            ``threshold``, ``iou``): solid lines the ``mean_per_image`` reading, dashed the ``pooled`` one;
+            repeats are averaged.
         datasets: Panel rows.
         models: Panel columns.
         model_names: Column titles (default: the registry names).
@@ -544,6 +545,7 @@ def draw_iou_curves(iou: pd.DataFrame, datasets: Sequence[str], models: Sequence
             ax = axes[i][j]
             sub = iou[(iou.dataset == d) & (iou.model == m)]
             for (label, reduce), g in sub.groupby(["label", "reduce"], sort=False):
+                g = g.groupby("threshold", as_index=False).iou.mean()  # the mean over the repeats
                 ax.plot(g.threshold, g.iou, ls=styles.get(reduce, ":"), marker="o", ms=3, lw=1.3,
                         color=VARIANT_COLORS.get(label), label=f"{label}, {reduce.replace('_', ' ')}")
             ax.grid(alpha=0.3)

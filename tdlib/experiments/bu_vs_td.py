@@ -71,12 +71,13 @@ def weights_path(config: TrainConfig, root: Path | None = None) -> Path:
 
 def run_cell(config: TrainConfig, profile: str, *, recompute: bool = False, device: str | None = None,
              save: bool | None = None, progress: bool = True) -> results.Entry:
-    """Train one cell unless it is cached; save its weights (default: repeat 0 only).
+    """Train one cell unless it is cached; save its weights (default: repeat 0, and every repeat of the
+    ``paper`` profile, whose networks the attacks and Grad-CAM chapters use per repeat).
 
     While it trains, the run's state is checkpointed after every epoch beside its entry
     (``<key>.ckpt``), so a long run killed midway resumes from its last finished epoch.
     """
-    save = config.seed == 0 if save is None else save
+    save = (config.seed == 0 or profile == "paper") if save is None else save
 
     def compute() -> dict[str, Any]:
         res = train(config, device=device, progress=progress, checkpoint=weights_path(config).with_suffix(".ckpt"))

@@ -89,33 +89,55 @@ MODEL_NAMES = {"lenetfc": "LeNetFC", "nin_light": "NIN", "resnet32": "ResNet32",
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _grid_pair(dataset: str, model: str, profile: str) -> dict[str, TrainConfig]:
-    """The repeat-0 BU and TD runs of a (dataset, model) in the bu-vs-td grid of ``profile`` (may be empty)."""
+def _grid_pair(dataset: str, model: str, profile: str, seed: int = 0) -> dict[str, TrainConfig]:
+    """The BU and TD runs of one repeat of a (dataset, model) in the bu-vs-td grid of ``profile`` (may be empty)."""
     out = {}
     for c in bu_vs_td.cell_configs(chapter_settings("bu-vs-td", profile)):
-        if (c.dataset, c.model, c.seed, c.widths) == (dataset, model, 0, None) and c.variant in VARIANTS:
+        if (c.dataset, c.model, c.seed, c.widths) == (dataset, model, seed, None) and c.variant in VARIANTS:
             out[c.variant] = c
     return out
 
 
-def trained_pair(dataset: str, model: str, s: Mapping[str, Any]) -> tuple[str, dict[str, TrainConfig]]:
-    """The bu-vs-td profile and the BU and TD training runs whose repeat-0 weights a (dataset, model) explains.
+def _saved(pair: Mapping[str, TrainConfig]) -> bool:
+    return len(pair) == 2 and all(bu_vs_td.weights_path(c).is_file() for c in pair.values())
+
+
+def trained_pair(dataset: str, model: str, s: Mapping[str, Any], seed: int = 0) -> tuple[str, dict[str, TrainConfig]]:
+    """The bu-vs-td profile and the BU and TD training runs of one repeat that a (dataset, model) explains.
 
     With ``prefer_paper``, the ``paper`` profile's runs when both their weights are saved
     (checked in the results root now, so the plan follows what is cached); else the runs of
     the ``trained_on`` profile.
 
     Raises:
-        ValueError: The (dataset, model) is not in that bu-vs-td grid.
+        ValueError: The (dataset, model) and repeat are not in that bu-vs-td grid.
     """
     if s.get("prefer_paper") and s["trained_on"] != "paper":
-        paper = _grid_pair(dataset, model, "paper")
-        if len(paper) == 2 and all(bu_vs_td.weights_path(c).is_file() for c in paper.values()):
+        paper = _grid_pair(dataset, model, "paper", seed)
+        if _saved(paper):
             return "paper", paper
-    pair = _grid_pair(dataset, model, s["trained_on"])
+    pair = _grid_pair(dataset, model, s["trained_on"], seed)
     if len(pair) != 2:
-        raise ValueError(f"{dataset}/{model} BU and TD are not in the bu-vs-td grid of profile {s['trained_on']!r}")
+        raise ValueError(f"{dataset}/{model} BU and TD of repeat {seed} are not in the bu-vs-td grid of profile "
+                         f"{s['trained_on']!r}")
     return s["trained_on"], pair
+
+
+def repeat_pairs(dataset: str, model: str, s: Mapping[str, Any]) -> list[tuple[str, dict[str, TrainConfig]]]:
+    """The (profile, BU/TD runs) of every repeat that the IoU grid explains, repeat 0 first.
+
+    Repeat 0 is :func:`trained_pair`'s. The further repeats (up to the ``repeats`` knob) come from
+    the same profile and are taken only where both their weights are saved: the reduced grids
+    save repeat 0 alone, the ``paper`` profile every repeat (:func:`tdlib.experiments.bu_vs_td.run_cell`);
+    at ``trained_on="paper"`` they are trained when missing, as repeat 0 is.
+    """
+    source, first = trained_pair(dataset, model, s)
+    out = [(source, first)]
+    for seed in range(1, int(s.get("repeats") or 1)):
+        pair = _grid_pair(dataset, model, source, seed)
+        if len(pair) == 2 and (_saved(pair) or s["trained_on"] == "paper"):
+            out.append((source, pair))
+    return out
 
 
 def load_model(trained: Mapping[str, Any], profile: str, device: str = "cpu") -> nn.Module:
@@ -155,16 +177,16 @@ def pairs(s: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def iou_configs(s: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every IoU cell: per (dataset, model), BU then TD."""
+    """Every IoU cell: per (dataset, model) and repeat (:func:`repeat_pairs`), BU then TD."""
     out = []
     for dataset, model in pairs(s):
-        source, pair = trained_pair(dataset, model, s)
-        for variant in VARIANTS:
-            partner = "td" if variant == "bu" else "bu"
-            out.append({"dataset": dataset, "model": model, "variant": variant, "trained_on": source,
-                        "trained": pair[variant].as_dict(), "partner": pair[partner].as_dict(),
-                        "images": int(pick(s["images"], model)), "seed": 0, "style": s.get("style", "original"),
-                        "thresholds": list(THRESHOLDS), "object_threshold": OBJECT_THRESHOLD})
+        for source, pair in repeat_pairs(dataset, model, s):
+            for variant in VARIANTS:
+                partner = "td" if variant == "bu" else "bu"
+                out.append({"dataset": dataset, "model": model, "variant": variant, "trained_on": source,
+                            "trained": pair[variant].as_dict(), "partner": pair[partner].as_dict(),
+                            "images": int(pick(s["images"], model)), "seed": 0, "style": s.get("style", "original"),
+                            "thresholds": list(THRESHOLDS), "object_threshold": OBJECT_THRESHOLD})
     return out
 
 
@@ -544,14 +566,19 @@ def _label(e: results.Entry) -> str:
     return VARIANT_NAMES[e.config["variant"]]
 
 
+def _repeat(e: results.Entry) -> int:
+    """The bu-vs-td repeat (training seed) of the networks an entry explains."""
+    return int((e.config.get("trained") or {}).get("seed", 0))
+
+
 def iou_long(found: Sequence[results.Entry]) -> pd.DataFrame:
-    """Figure 10 in long form: one row per (dataset, model, variant, reduce, threshold), IoU in %."""
+    """Figure 10 in long form: one row per (dataset, model, variant, repeat, reduce, threshold), IoU in %."""
     rows = []
     for e in found:
         c, r = e.config, e.result
         for reduce in REDUCES:
             for t, v in zip(c["thresholds"], r["iou"][reduce], strict=True):
-                rows.append({"dataset": c["dataset"], "model": c["model"], "label": _label(e),
+                rows.append({"dataset": c["dataset"], "model": c["model"], "label": _label(e), "repeat": _repeat(e),
                              "trained_on": c["trained_on"], "images": r["images"], "both_correct": r["both_correct"],
                              "reduce": reduce, "threshold": t, "iou": math.nan if v is None else 100 * v,
                              "profile": e.provenance.get("profile")})
@@ -559,7 +586,8 @@ def iou_long(found: Sequence[results.Entry]) -> pd.DataFrame:
 
 
 def gaps(long: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, reduce, threshold): BU and TD IoU (%), TD - BU in points and relative to BU (%)."""
+    """Per (dataset, model, reduce, threshold): BU and TD IoU (%) averaged over the repeats, TD - BU in points
+    and relative to BU (%)."""
     if long.empty:
         return pd.DataFrame()
     wide = long.pivot_table(index=["dataset", "model", "reduce", "threshold"], columns="label", values="iou",
@@ -571,19 +599,28 @@ def gaps(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary(long: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, reduce): the IoUs and gap averaged over the thresholds, at how many thresholds TD
-    is above BU, and the paper's gap and relative increase (quoted from its text)."""
+    """Per (dataset, model, reduce): the IoUs and gap averaged over the thresholds (and the repeats), at how
+    many thresholds TD is above BU (on the repeats' mean), the number of repeats and the standard deviation
+    of the threshold-averaged gap over them (NaN with one), and the paper's gap and relative increase (quoted
+    from its text). ``both_correct`` is the repeats' mean."""
     g = gaps(long)
     if g.empty:
         return g
+    reps = long.groupby(["dataset", "model", "repeat"], sort=False).both_correct.first()
     meta = long.groupby(["dataset", "model"], sort=False).agg(trained_on=("trained_on", "first"),
                                                              images=("images", "first"),
-                                                             both_correct=("both_correct", "first"))
+                                                             repeats=("repeat", "nunique"))
+    meta["both_correct"] = reps.groupby(["dataset", "model"], sort=False).mean()
+    per_repeat = long.pivot_table(index=["dataset", "model", "reduce", "repeat"], columns="label", values="iou",
+                                  sort=False)
+    gap_std = (per_repeat.TD - per_repeat.BU).groupby(["dataset", "model", "reduce"], sort=False).std()
     out = g.groupby(["dataset", "model", "reduce"], sort=False).agg(
         thresholds=("threshold", "size"), BU=("BU", "mean"), TD=("TD", "mean"), gap=("gap", "mean"),
         gap_min=("gap", "min"), gap_max=("gap", "max"),
         td_higher=("gap", lambda v: int((v > 0).sum()))).reset_index()
     out["relative"] = 100 * out.gap / out.BU
+    out["gap_std"] = [gap_std.get((d, m, r), math.nan) for d, m, r in zip(out.dataset, out.model, out.reduce,
+                                                                          strict=True)]
     out = out.join(meta, on=["dataset", "model"])
     out["paper_gap"] = [PAPER_GAPS.get((d, m), (math.nan, math.nan))[0] for d, m in zip(out.dataset, out.model,
                                                                                             strict=True)]
@@ -595,13 +632,13 @@ def summary(long: pd.DataFrame) -> pd.DataFrame:
 def energy(found: Sequence[results.Entry]) -> pd.DataFrame:
     """The threshold-free score per (dataset, model): mean energy share of BU and TD (%), the share a uniform
     heatmap would get (the object's share of the image), and in how many of the images (the same
-    both-correct images for both) TD's share is above BU's."""
-    by = {(e.config["dataset"], e.config["model"], e.config["variant"]): e for e in found}
+    both-correct images for both) TD's share is above BU's; each the mean over the repeats."""
+    by = {(e.config["dataset"], e.config["model"], e.config["variant"], _repeat(e)): e for e in found}
     rows = []
-    for (d, m, v), e in by.items():
-        if v != "bu" or (d, m, "td") not in by:
+    for (d, m, v, k), e in by.items():
+        if v != "bu" or (d, m, "td", k) not in by:
             continue
-        bu, td = e.result, by[(d, m, "td")].result
+        bu, td = e.result, by[(d, m, "td", k)].result
         sb, st = decode_shares(bu["energy"]["shares"]), decode_shares(td["energy"]["shares"])
         ok = ~(np.isnan(sb) | np.isnan(st)) if len(sb) == len(st) else np.zeros(0, bool)
         rows.append({"dataset": d, "model": m, "images": bu["both_correct"],
@@ -610,17 +647,23 @@ def energy(found: Sequence[results.Entry]) -> pd.DataFrame:
                      "uniform": 100 * (bu["object_share"] if bu["object_share"] is not None else math.nan),
                      "td_above": float(100 * (st[ok] > sb[ok]).mean()) if ok.any() else math.nan})
     out = pd.DataFrame(rows)
-    if not out.empty:
-        out["gap"] = out.TD - out.BU
+    if out.empty:
+        return out
+    out = out.groupby(["dataset", "model"], sort=False).agg(
+        repeats=("BU", "size"), images=("images", "mean"), BU=("BU", "mean"), TD=("TD", "mean"),
+        uniform=("uniform", "mean"), td_above=("td_above", "mean")).reset_index()
+    out["gap"] = out.TD - out.BU
     return out
 
 
 def per_layer(found: Sequence[results.Entry], threshold: float = 0.2) -> pd.DataFrame:
     """Per (dataset, model, variant, layer) in forward order: resolution, the authors' ``act_k``, the
-    mean-per-image IoU at ``threshold`` and the mean energy share (%)."""
+    mean-per-image IoU at ``threshold`` and the mean energy share (%), of repeat 0."""
     rows = []
     for e in found:
         c = e.config
+        if _repeat(e) != 0:
+            continue
         k = c["thresholds"].index(threshold)
         for i, lay in enumerate(e.result["per_layer"]):
             rows.append({"dataset": c["dataset"], "model": c["model"], "label": _label(e), "order": i,
@@ -653,7 +696,8 @@ def cells_table(found: Sequence[results.Entry]) -> pd.DataFrame:
     for e in found:
         c, r = e.config, e.result
         t = c["trained"]
-        rows.append({"dataset": c["dataset"], "model": c["model"], "label": _label(e), "trained_on": c["trained_on"],
+        rows.append({"dataset": c["dataset"], "model": c["model"], "label": _label(e), "repeat": _repeat(e),
+                     "trained_on": c["trained_on"],
                      "epochs": t["epochs"], "train_subset": t["train_subset"], "images": r["images"],
                      "accuracy": 100 * r["accuracy"], "both_correct": r["both_correct"], "layer": r["layer"],
                      "resolution": "x".join(map(str, r["layer_resolution"])),
@@ -737,8 +781,9 @@ def _iou_claims(s: pd.DataFrame) -> dict[str, tuple[str, str]]:
         agree = (r.gap > 0) == (r.paper_gap > 0)
         same += agree
         size = f"same direction, {r.gap / r.paper_gap:.1f}x its size" if agree else "opposite direction"
-        parts.append(f"{_name(r.dataset, r.model)} {r.gap:+.2f} points ({r.relative:+.1f} %) vs the paper's "
-                     f"+{r.paper_gap:g} (~{r.paper_relative:g} %): {size}")
+        spread = f", std {r.gap_std:.2f} over {r.repeats} repeats" if r.repeats > 1 else ""
+        parts.append(f"{_name(r.dataset, r.model)} {r.gap:+.2f} points ({r.relative:+.1f} %{spread}) vs the "
+                     f"paper's +{r.paper_gap:g} (~{r.paper_relative:g} %): {size}")
     if known:
         out["gradcam-iou-gap"] = (ratio_verdict(same, known), "ours averaged over the five thresholds, "
                                   "`mean_per_image`: " + "; ".join(parts)

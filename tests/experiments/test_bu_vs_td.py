@@ -26,6 +26,15 @@ def test_profiles_expand_to_the_expected_cells():
     assert exp.plan(settings("bu-vs-td", "cpu"))[0] == ("train", cpu[0].as_dict())
 
 
+def test_paper_profile_saves_every_repeat(tmp_path, monkeypatch, mnist_available):
+    monkeypatch.setenv("TDLIB_RESULTS", str(tmp_path))
+    tiny = {**TINY, "variants": ["bu"], "train_subset": 64, "test_subset": 32}
+    exp.run_grid(tiny, "paper", progress=False)
+    saved = {exp.weights_path(c).is_file() for c in exp.cell_configs(tiny)}
+    assert saved == {True}, "the attacks and Grad-CAM chapters use every paper repeat"
+    assert not list(tmp_path.rglob("*.ckpt")), "checkpoints are removed once a run is cached"
+
+
 def test_train_images_counts_the_pool_minus_validation():
     assert exp.train_images({"dataset": "mnist", "train_subset": None, "val_fraction": 0.1}) == 54_000
     assert exp.train_images({"dataset": "cifar10_aug", "train_subset": 2000, "val_fraction": 0.1}) == 1_800

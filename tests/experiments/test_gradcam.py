@@ -70,6 +70,51 @@ def test_prefer_paper_takes_a_pair_only_when_both_weights_are_saved(empty_root):
     assert exp.trained_pair("mnist", "lenetfc", {**cpu, "prefer_paper": False})[0] == "cpu"
 
 
+def test_further_repeats_are_explained_only_where_both_weights_are_saved(empty_root):
+    cpu = settings("gradcam", "cpu")
+    assert cpu["repeats"] == 4
+    assert len(exp.repeat_pairs("mnist", "lenetfc", cpu)) == 1  # the cpu grid saves repeat 0 only
+    for seed in (0, 1, 3):
+        for c in exp._grid_pair("mnist", "lenetfc", "paper", seed).values():
+            path = bu_vs_td.weights_path(c)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+    bu_vs_td.weights_path(exp._grid_pair("mnist", "lenetfc", "paper", 2)["bu"]).write_bytes(b"")  # TD missing
+    got = exp.repeat_pairs("mnist", "lenetfc", cpu)
+    assert [(src, pair["bu"].seed, pair["td"].seed) for src, pair in got] == [("paper", 0, 0), ("paper", 1, 1),
+                                                                              ("paper", 3, 3)]
+    cells = [c for c in exp.iou_configs(cpu) if (c["dataset"], c["model"]) == ("mnist", "lenetfc")]
+    assert [(c["variant"], c["trained"]["seed"], c["partner"]["seed"]) for c in cells] == [
+        ("bu", 0, 0), ("td", 0, 0), ("bu", 1, 1), ("td", 1, 1), ("bu", 3, 3), ("td", 3, 3)]
+    assert len(exp.repeat_pairs("mnist", "lenetfc", {**cpu, "repeats": 2})) == 2
+    assert len(exp.mesh_configs(cpu)) == 4  # meshes and layer figures: repeat 0 only
+    paper = settings("gradcam", "paper")  # trained when missing, as repeat 0 is
+    assert len(exp.repeat_pairs("fashion_mnist", "nin_light", paper)) == 4
+
+
+def test_repeats_are_averaged_with_their_spread():
+    def pair(seed, bu, td):
+        out = []
+        for v, iou in (("bu", bu), ("td", td)):
+            e = _iou_entry("mnist", "lenetfc", v, [iou] * 5, [iou, iou], trained_on="paper")
+            e.config["trained"]["seed"] = seed
+            out.append(e)
+        return out
+
+    entries = pair(0, 0.20, 0.21) + pair(1, 0.20, 0.23)
+    long = exp.iou_long(entries)
+    assert sorted(set(long.repeat)) == [0, 1]
+    s = exp.summary(long).set_index("reduce").loc["mean_per_image"]
+    assert s.repeats == 2 and s.gap == pytest.approx(2.0) and s.td_higher == 5
+    assert s.gap_std == pytest.approx(np.std([1.0, 3.0], ddof=1))
+    assert exp.gaps(long).gap.tolist() == pytest.approx([2.0] * 10)  # per threshold, the repeats' mean
+    energy = exp.energy(entries).iloc[0]
+    assert energy.repeats == 2 and energy.BU == pytest.approx(20.0) and energy.TD == pytest.approx(22.0)
+    claims = exp.claims(long, exp.energy(entries), exp.mesh_table([]), "paper").set_index("id")
+    assert "std 1.41 over 2 repeats" in claims.measured["gradcam-iou-gap"]
+    assert len(exp.per_layer(entries)) == 2  # repeat 0's layers
+
+
 def test_figures_of_networks_a_grid_lacks_are_skipped_and_named(empty_root):
     s = {**settings("gradcam", "smoke"), "layer_figures": [["mnist", "lenetfc", 1], ["cifar10", "resnet32", 1]]}
     assert [c["model"] for c in exp.layer_configs(s)] == ["lenetfc"]
