@@ -54,10 +54,10 @@ class Chapter:
             it is cached, ``function(experiment, config, profile, device) -> None``, so that
             :func:`tdlib.book.executor.run_cells` can fill a grid cell by cell, locally or on
             Dask; ``None`` when the chapter's cells are not computed apart from its notebook.
-        requires: ``"module:function"`` naming the cells of other chapters that a planned cell
-            needs cached first, ``function(experiment, config, profile) -> [(chapter,
-            experiment, config, profile), ...]`` (the trained networks that attacks and Grad-CAM
-            load); ``None``: the cells need nothing.
+        requires: ``"module:function"`` naming the cells that a cell needs cached first,
+            ``function(experiment, config, profile) -> [(chapter, experiment, config, profile), ...]``
+            (the trained networks that attacks and Grad-CAM load, the parts of a sharded attack
+            cell); called for prerequisites too; ``None``: the cells need nothing.
         filled_by: For a placeholder: the work that will fill it.
     """
 
@@ -97,7 +97,7 @@ class Chapter:
 
     def prerequisites(self, experiment: str, config: dict[str, Any],
                       profile: str) -> list[tuple[str, str, dict[str, Any], str]]:
-        """The cells of other chapters that one planned cell needs cached first (see :attr:`requires`)."""
+        """The cells that one cell of this chapter needs cached first (see :attr:`requires`)."""
         return _resolve(self.requires)(experiment, config, profile) if self.requires else []
 
 
@@ -231,7 +231,8 @@ CHAPTERS: tuple[Chapter, ...] = (
             # seconds: three attacks (one per code path: foolbox-equal search, random search, scipy grid)
             "smoke": {"trained_on": "smoke", "datasets": ["mnist"], "models": {"mnist": ["lenetfc"]},
                       "variants": {"lenetfc": ["bu", "td"]},
-                      "attacks": ["contrast_reduction", "additive_uniform", "shifts"], "images": 16, "repeats": 2,
+                      "attacks": ["contrast_reduction", "additive_uniform", "shifts"], "images": 16, "shard": None,
+                      "repeats": 2,
                       "ablation": [["mnist", "lenetfc", "td"]], "extra_training": {},
                       "budgets": {"mnist": [0.5, 1.0, 2.0]}, "device": None},
             # the models of the cpu bu-vs-td grid; test images sized so
@@ -246,16 +247,18 @@ CHAPTERS: tuple[Chapter, ...] = (
                     "variants": {"lenetfc": ["bu", "td"], "nin_light": ["bu", "td"], "nin": ["bu", "td"],
                                  "resnet32": ["bu", "td", "uni", "rev"]},
                     "attacks": ATTACKS, "images": {"lenetfc": 500, "nin_light": 50, "resnet32": 20, "nin": 20},
-                    "repeats": 3,
+                    "shard": None, "repeats": 3,
                     "ablation": [["mnist", "nin_light", "td"], ["fashion_mnist", "nin_light", "td"]],
                     "extra_training": {}, "budgets": ATTACK_BUDGETS, "device": None},
-            # the original: every Exp. 1 model of the paper profile, all 10,000 test images, 3 repeats
+            # the original: every Exp. 1 model of the paper profile, all 10,000 test images, 3 repeats; each cell
+            # in parts of 500 images (shard), cached one by one: on one CPU thread a LeNetFC TD part of the
+            # slowest attack (pointwise) takes about 30 min, all ten attacks on 10,000 images about 18 h
             "paper": {"trained_on": "paper", "datasets": ["mnist", "fashion_mnist", "cifar10", "cifar10_aug"],
                       "models": {"mnist": ["lenetfc", "nin_light"], "fashion_mnist": ["lenetfc", "nin_light"],
                                  "cifar10": ["resnet32", "nin"], "cifar10_aug": ["resnet32", "nin"]},
                       "variants": {"lenetfc": ["bu", "td"], "nin_light": ["bu", "td"], "nin": ["bu", "td"],
                                    "resnet32": ["bu", "td", "uni", "rev"]},
-                      "attacks": ATTACKS, "images": 10_000, "repeats": 3,
+                      "attacks": ATTACKS, "images": 10_000, "shard": 500, "repeats": 3,
                       "ablation": [["mnist", "nin_light", "td"], ["fashion_mnist", "nin_light", "td"],
                                    ["cifar10_aug", "nin", "td"]],
                       "extra_training": {}, "budgets": ATTACK_BUDGETS, "device": None},

@@ -24,9 +24,10 @@ What the Dask path guarantees:
   ``distributed.scheduler.allowed-failures`` times, 3 by default), a training run resuming from
   its last epoch checkpoint, and the worker that completes a cell removes the temporary files
   a killed attempt left beside it. A cell that raises is retried ``retries`` times.
-- **Prerequisites first.** Cells that load another chapter's results (attacks and Grad-CAM load
-  the trained bu-vs-td networks, :attr:`~tdlib.book.chapters.Chapter.requires`) wait for those
-  cells; a network several cells need is trained once.
+- **Prerequisites first.** Cells that load other cached results (attacks and Grad-CAM load the
+  trained bu-vs-td networks; a sharded attack cell merges its parts,
+  :attr:`~tdlib.book.chapters.Chapter.requires`) wait for those cells, which wait for their own
+  prerequisites in turn; a network several cells need is trained once.
 - **GPUs.** ``gpus=N`` starts the workers (``workers``, default ``N``) with
   ``CUDA_VISIBLE_DEVICES`` set to one device each (worker ``i`` gets device ``i % N``) and the
   resource ``GPU=1``, and every cell asks for ``GPU=1``; with a running scheduler, start each
@@ -210,22 +211,25 @@ def pending(chapter: str, profile: str, settings: Mapping[str, Any] | None = Non
     Raises:
         ValueError: Unknown chapter or profile, or a chapter without a cell runner.
     """
-    ch = get_chapter(chapter)
-    ch.runner()  # a clear error for a chapter without one
+    get_chapter(chapter).runner()  # a clear error for a chapter without one
     planned = planned_cells(chapter, profile, settings)
     first: dict[str, Task] = {}
-    tasks: list[Task] = []
-    for cell in planned:
-        if results.lookup(cell.chapter, cell.experiment, cell.config, root) is not None:
-            continue
+
+    def needs_of(cell: Cell) -> tuple[str, ...]:
+        """The keys of the missing prerequisites of ``cell``; adds them (their own first) to ``first``."""
         needs = []
-        for pch, pexp, pconf, pprof in ch.prerequisites(cell.experiment, cell.config, cell.profile):
+        for pch, pexp, pconf, pprof in get_chapter(cell.chapter).prerequisites(cell.experiment, cell.config,
+                                                                                cell.profile):
             pre = Cell(pch, pexp, dict(pconf), pprof)
-            if pre.key not in first and results.lookup(pch, pexp, pre.config, root) is not None:
-                continue
-            first.setdefault(pre.key, Task(pre))
+            if pre.key not in first:
+                if results.lookup(pch, pexp, pre.config, root) is not None:
+                    continue
+                first[pre.key] = Task(pre, needs_of(pre))
             needs.append(pre.key)
-        tasks.append(Task(cell, tuple(dict.fromkeys(needs))))
+        return tuple(dict.fromkeys(needs))
+
+    tasks = [Task(cell, needs_of(cell)) for cell in planned
+             if results.lookup(cell.chapter, cell.experiment, cell.config, root) is None]
     return planned, [*first.values(), *tasks]
 
 
@@ -352,7 +356,7 @@ def run_cells(chapter: str, profile: str, settings: Mapping[str, Any] | None = N
     base = Path(root) if root is not None else results.results_root()
     t0 = time.perf_counter()
     planned, tasks = pending(chapter, profile, settings, base)
-    own = {t.cell.key for t in tasks if t.cell.chapter == chapter}
+    own = {t.cell.key for t in tasks} & {c.key for c in planned}
     summary = RunSummary(chapter, profile, executor, len(planned), len(planned) - len(own), len(tasks))
     if tasks:
         run = _run_local if executor == "local" else _run_dask
@@ -543,7 +547,7 @@ def _attack_queries(root: Path | None) -> dict[tuple[str, ...], list[float]]:
     out: dict[tuple[str, ...], list[float]] = {}
     for e in results.entries("attacks", root):
         c, r = e.config, e.result
-        if isinstance(r, dict) and r.get("queries") and c.get("images"):
+        if e.experiment == "minimal_l2" and isinstance(r, dict) and r.get("queries") and c.get("images"):
             q = r["queries"] / c["images"]
             out.setdefault((c["attack"], c["model"], c["variant"]), []).append(q)
             out.setdefault((c["attack"],), []).append(q)

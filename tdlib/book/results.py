@@ -21,7 +21,7 @@ import html
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,32 @@ def entries(chapter: str | None = None, root: Path | None = None) -> list[Entry]
             out.append(load(path))
         except (OSError, ValueError, KeyError):
             continue
+    return out
+
+
+def prefer_complete(entries: Sequence[Entry], group: Callable[[Entry], Hashable],
+                    candidates: Callable[[Hashable, list[Entry]], Sequence[Sequence[Entry | None]]]) -> list[Entry]:
+    """The entries, with each group replaced by its higher-fidelity runs where a whole set of them is cached.
+
+    The pages show, per cell, the highest-fidelity result cached (the ``paper`` entry where it
+    exists), but a comparison must not mix profiles inside it: so a group (e.g. one data set
+    and model, BU and TD together) switches only as a whole, to every *complete* candidate set
+    (e.g. one per repeat in which every member was cached); a group without one stays as it is.
+    Nothing is computed here.
+
+    Args:
+        entries: The entries of a reduced grid, in order.
+        group: The group of an entry (a hashable key).
+        candidates: For a group's key and its entries, the candidate sets: lists of looked-up
+            entries, ``None`` where one is not cached.
+    """
+    groups: dict[Hashable, list[Entry]] = {}
+    for e in entries:
+        groups.setdefault(group(e), []).append(e)
+    out: list[Entry] = []
+    for key, members in groups.items():
+        complete = [list(c) for c in candidates(key, members) if c and all(e is not None for e in c)]
+        out += [e for c in complete for e in c] if complete else members
     return out
 
 

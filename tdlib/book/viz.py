@@ -46,6 +46,22 @@ def _legend_entries(axes) -> tuple[list, list[str]]:  # noqa: ANN001  (an array 
     return handles, names
 
 
+#: The mark of a panel (or bar group) whose results come from the ``paper`` profile.
+PAPER_MARK = "paper profile"
+
+
+def _paper_mark(ax: Axes, data: pd.DataFrame) -> None:
+    """Mark a panel whose rows (with a ``profile`` column) are paper-scale: a small label in its
+    top-left corner, "paper profile" when all of them are, "partly paper profile" when some are."""
+    if "profile" not in data or data.empty:
+        return
+    paper = data.profile == "paper"
+    if paper.any():
+        ax.text(0.02, 0.97, PAPER_MARK if paper.all() else f"partly {PAPER_MARK}", transform=ax.transAxes,
+                ha="left", va="top", fontsize=7, fontweight="bold", color="#444444",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#888888", "lw": 0.6, "alpha": 0.9})
+
+
 def styled(draw: Callable[P, Figure]) -> Callable[P, Figure]:
     """Draw the figure with the book's font sizes (:data:`STYLE`)."""
 
@@ -281,7 +297,8 @@ def draw_relative(paired: pd.DataFrame, datasets: Sequence[str]) -> Figure:
 
     Args:
         paired: :func:`tdlib.experiments.bu_vs_td.paired` rows; bars are means over repeats,
-            error bars one standard deviation (none for a single repeat).
+            error bars one standard deviation (none for a single repeat); models whose rows have
+            the ``paper`` profile are marked under their bars.
         datasets: Column order.
     """
     import seaborn as sns
@@ -296,6 +313,10 @@ def draw_relative(paired: pd.DataFrame, datasets: Sequence[str]) -> Figure:
             ax = axes[i][j]
             sns.barplot(sub, x="model", y=col, hue="label", hue_order=labels, errorbar="sd", ax=ax,
                         palette="Set2", capsize=0.1, err_kws={"linewidth": 1})
+            if "profile" in sub:  # a paper-scale (dataset, model) is marked under its bars
+                at_paper = set(sub.model[sub.profile == "paper"])
+                ax.set_xticks(ax.get_xticks(), [f"{t.get_text()}\n({PAPER_MARK})" if t.get_text() in at_paper
+                                                else t.get_text() for t in ax.get_xticklabels()])
             ax.axhline(ref, color="#444444", lw=0.8, ls="--")
             ax.set_xlabel("")
             ax.set_ylabel(label if j == 0 else "")
@@ -343,6 +364,8 @@ def draw_attack_curves(curves: pd.DataFrame, rows: Sequence[str], cols: Sequence
         model: Which model to draw (one name, or one per row value); None draws every model.
         labels: Variants to draw, in legend order.
         height: Height of one panel row in inches.
+
+    A panel whose curves come from the ``paper`` profile (a ``profile`` column) is marked.
     """
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(WIDTH, 0.6 + height * len(rows)), squeeze=False)
     for i, r in enumerate(rows):
@@ -359,6 +382,7 @@ def draw_attack_curves(curves: pd.DataFrame, rows: Sequence[str], cols: Sequence
                             ls=style, lw=1.2, label=label if want is not None else f"{label} {m}")
             ax.set_ylim(0, 105)
             ax.grid(alpha=0.3)
+            _paper_mark(ax, sub)
             if i == 0:
                 ax.set_title(c.replace("_", " "), fontsize=8.5)
             if j == 0:
@@ -503,7 +527,8 @@ def draw_iou_bars(iou: pd.DataFrame, order: Sequence[str] | None = None) -> Figu
 
     Args:
         iou: :func:`tdlib.experiments.segmentation.iou_long` rows (``label``, ``class``, ``iou``);
-            bars are means over repeats, error bars one standard deviation (none for one repeat).
+            bars are means over repeats, error bars one standard deviation (none for one repeat);
+            marked when its ``profile`` is ``paper``.
         order: The networks, in legend order (default: as they come).
     """
     import seaborn as sns
@@ -516,6 +541,7 @@ def draw_iou_bars(iou: pd.DataFrame, order: Sequence[str] | None = None) -> Figu
     ax.set_xlabel("")
     ax.set_ylabel("IoU (%)")
     ax.set_ylim(0, 100)
+    _paper_mark(ax, iou)
     ax.grid(axis="y", alpha=0.3)
     ax.tick_params(axis="x", labelrotation=35, labelsize=8)
     for t in ax.get_xticklabels():
@@ -532,7 +558,7 @@ def draw_iou_curves(iou: pd.DataFrame, datasets: Sequence[str], models: Sequence
     Args:
         iou: :func:`tdlib.experiments.gradcam.iou_long` rows (``dataset``, ``model``, ``label``, ``reduce``,
             ``threshold``, ``iou``): solid lines the ``mean_per_image`` reading, dashed the ``pooled`` one;
-            repeats are averaged.
+            repeats are averaged; a panel of ``paper``-profile rows is marked.
         datasets: Panel rows.
         models: Panel columns.
         model_names: Column titles (default: the registry names).
@@ -549,6 +575,7 @@ def draw_iou_curves(iou: pd.DataFrame, datasets: Sequence[str], models: Sequence
                 ax.plot(g.threshold, g.iou, ls=styles.get(reduce, ":"), marker="o", ms=3, lw=1.3,
                         color=VARIANT_COLORS.get(label), label=f"{label}, {reduce.replace('_', ' ')}")
             ax.grid(alpha=0.3)
+            _paper_mark(ax, sub)
             ax.set_xticks(sorted(set(iou.threshold)))
             if i == 0:
                 ax.set_title((model_names or {}).get(m, m))

@@ -8,6 +8,13 @@ per-sample minimal L2 (:func:`tdlib.robustness.minimal_l2`) with a summary in
 the same computation also feeds the kept adversarials to one pyramid input at a time
 (:func:`tdlib.robustness.per_scale_ablation`) and stores that table beside.
 
+With the ``shard`` knob (images per part; the ``paper`` profile's 500), a cell of more images
+is computed as parts of that many images, each cached on its own
+(``data/results/attacks/minimal_l2_part/``, the cell's configuration with ``start`` and
+``stop``; a part's random attacks draw from the seed ``seed + start``), then merged into the
+cell's entry: a 10,000-image attack that takes a CPU days resumes part by part, and the
+parts of one cell run in parallel on Dask.
+
 A network the bu-vs-td grid of that profile lacks (NINext on CIFAR-10 is not in its
 ``cpu`` grid) is trained by :func:`tdlib.experiments.bu_vs_td.run_cell` with the reduced
 settings of the ``extra_training`` knob and cached in the bu-vs-td chapter, never here.
@@ -17,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -35,6 +42,8 @@ from . import bu_vs_td
 
 CHAPTER = "attacks"
 EXPERIMENT = "minimal_l2"
+#: One part of a sharded cell (see the module docstring).
+PART = "minimal_l2_part"
 #: The attacks drawn in the paper's Figure 5.
 FIGURE5_ATTACKS = ("pointwise", "additive_gaussian", "gaussian_blur", "spatial")
 
@@ -66,7 +75,17 @@ def cell_configs(s: Mapping[str, Any]) -> list[dict[str, Any]]:
                                                                             rb.get_attack(attack).implementation},
                                 "images": int(pick(s["images"], model)), "repeats": int(s["repeats"]), "seed": 0,
                                 "ablation": ablate, "trained": trained.as_dict()})
+                    if s.get("shard"):  # only then in the key: the unsharded cells keep theirs
+                        out[-1]["shard"] = int(s["shard"])
     return out
+
+
+def parts(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The part configurations of a sharded cell, in image order (empty when it is computed whole)."""
+    shard, n = config.get("shard"), config["images"]
+    if not shard or n <= shard:
+        return []
+    return [{**config, "start": a, "stop": min(a + shard, n)} for a in range(0, n, shard)]
 
 
 def figure_model(s: Mapping[str, Any], dataset: str) -> str:
@@ -99,26 +118,61 @@ def load_model(trained: Mapping[str, Any], profile: str, device: str = "cpu") ->
     return load_weights(cfg, path, device)
 
 
+def _attack(config: Mapping[str, Any], profile: str, dev: str, progress: bool,
+            start: int = 0, stop: int | None = None) -> dict[str, Any]:
+    """The result of attacking test images ``start:stop`` of a cell (all by default)."""
+    model = load_model(config["trained"], profile, dev)
+    x, y, mean = test_images(config["dataset"], config["images"])
+    x, y = x[start:stop], y[start:stop]
+    t0 = time.perf_counter()
+    res = rb.minimal_l2(model, x, y, config["attack"], repeats=config["repeats"], seed=config["seed"] + start,
+                        mean=mean, progress=progress)
+    seconds = time.perf_counter() - t0
+    out: dict[str, Any] = {"l2": [None if math.isinf(v) else v for v in res.l2.tolist()],
+                           "runs": res.runs, "queries": res.queries, "seconds": seconds}
+    if config["ablation"]:
+        out["ablation"] = rb.per_scale_ablation(model, x, res.adversarials, y, mean=mean).to_dict(orient="records")
+    return out
+
+
+def merge(found: Sequence[results.Entry]) -> dict[str, Any]:
+    """One cell's result from its parts' entries (in image order): the per-image L2s joined, the queries
+    and seconds summed, the ablation accuracies averaged weighted by the parts' images."""
+    sizes = [len(e.result["l2"]) for e in found]
+    out: dict[str, Any] = {"l2": [v for e in found for v in e.result["l2"]], "runs": found[0].result["runs"],
+                           "queries": sum(e.result["queries"] for e in found),
+                           "seconds": sum(e.result["seconds"] for e in found), "parts": len(found)}
+    if "ablation" in found[0].result:
+        rows = [dict(r) for r in found[0].result["ablation"]]
+        for r in rows:
+            r["accuracy"] = sum(n * next(a["accuracy"] for a in e.result["ablation"] if a["feed"] == r["feed"])
+                                for n, e in zip(sizes, found, strict=True)) / sum(sizes)
+        out["ablation"] = rows
+    return out
+
+
+def run_part(config: Mapping[str, Any], profile: str, *, recompute: bool = False, device: str | None = None,
+             progress: bool = False) -> results.Entry:
+    """Attack the images ``config["start"]:config["stop"]`` of a sharded cell (cached as :data:`PART`)."""
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return results.cached(CHAPTER, PART, dict(config),
+                          lambda: _attack(config, profile, dev, progress, config["start"], config["stop"]),
+                          profile=profile, recompute=recompute, device=dev)
+
+
 def run_cell(config: Mapping[str, Any], profile: str, *, recompute: bool = False, device: str | None = None,
              progress: bool = False) -> results.Entry:
-    """Attack one trained network with one attack (cached)."""
+    """Attack one trained network with one attack (cached); a sharded cell part by part (:func:`parts`)."""
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-    def compute() -> dict[str, Any]:
-        model = load_model(config["trained"], profile, dev)
-        x, y, mean = test_images(config["dataset"], config["images"])
-        t0 = time.perf_counter()
-        res = rb.minimal_l2(model, x, y, config["attack"], repeats=config["repeats"], seed=config["seed"], mean=mean,
-                            progress=progress)
-        seconds = time.perf_counter() - t0
-        out: dict[str, Any] = {"l2": [None if math.isinf(v) else v for v in res.l2.tolist()],
-                               "runs": res.runs, "queries": res.queries, "seconds": seconds}
-        if config["ablation"]:
-            out["ablation"] = rb.per_scale_ablation(model, x, res.adversarials, y, mean=mean).to_dict(orient="records")
-        return out
-
-    return results.cached(CHAPTER, EXPERIMENT, dict(config), compute, profile=profile, recompute=recompute,
-                          device=dev)
+    pieces = parts(config)
+    if not pieces:
+        return results.cached(CHAPTER, EXPERIMENT, dict(config), lambda: _attack(config, profile, dev, progress),
+                              profile=profile, recompute=recompute, device=dev)
+    if not recompute and (hit := results.lookup(CHAPTER, EXPERIMENT, dict(config))) is not None:
+        return hit
+    found = [run_part(p, profile, recompute=recompute, device=device, progress=progress) for p in pieces]
+    return results.cached(CHAPTER, EXPERIMENT, dict(config), lambda: merge(found), profile=profile,
+                          recompute=True, device=dev)
 
 
 def run_grid(s: Mapping[str, Any], profile: str, *, recompute: bool = False, device: str | None = None,
@@ -128,6 +182,22 @@ def run_grid(s: Mapping[str, Any], profile: str, *, recompute: bool = False, dev
 
     return [run_cell(c, profile, recompute=recompute, device=device)
             for c in tqdm(cell_configs(s), desc="attacks", disable=not progress)]
+
+
+def highest_fidelity(entries: list[results.Entry], s: Mapping[str, Any]) -> list[results.Entry]:
+    """The grid's entries, with each (dataset, model) group replaced by the ``paper`` profile's cells of the
+    same variants and attacks where every one of them is cached (:func:`tdlib.book.results.prefer_complete`):
+    BU and TD of one network switch together. Nothing is computed here."""
+    if s.get("profile") == "paper" or not entries:
+        return entries
+    paper = {(c["dataset"], c["model"], c["variant"], c["attack"]): c
+             for c in cell_configs(chapter_settings(CHAPTER, "paper"))}
+
+    def candidates(key: Any, group: list[results.Entry]) -> list[list[results.Entry | None]]:
+        cells = [(*key, e.config["variant"], e.config["attack"]) for e in group]
+        return [[results.lookup(CHAPTER, EXPERIMENT, paper[c]) if c in paper else None for c in cells]]
+
+    return results.prefer_complete(entries, lambda e: (e.config["dataset"], e.config["model"]), candidates)
 
 
 def l2_of(entry: results.Entry) -> torch.Tensor:
@@ -169,7 +239,7 @@ def curves(found: list[results.Entry]) -> pd.DataFrame:
         c = e.config
         curve = rb.accuracy_loss_curve(l2_of(e))
         parts.append(curve.assign(dataset=c["dataset"], model=c["model"], label=VARIANT_NAMES[c["variant"]],
-                                  attack=c["attack"]))
+                                  attack=c["attack"], profile=e.provenance.get("profile")))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -290,10 +360,17 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
 )}
 
 
-def profile_note(profile: str) -> str:
-    """The line above a reduced profile's verdicts (empty at the paper profile)."""
+def profile_note(profile: str, df: pd.DataFrame | None = None) -> str:
+    """The line above a reduced profile's verdicts (empty at the paper profile); with the table
+    (:func:`table`), it names the networks whose cells come from the ``paper`` profile."""
     if profile == "paper":
         return ""
+    at_paper = [] if df is None or df.empty else sorted(
+        {f"{d} {m}" for d, m, p in zip(df.dataset, df.model, df.profile, strict=True) if p == "paper"})
+    if at_paper:
+        return (f"*Profile `{profile}`, except the networks whose attacks are cached at the `paper` profile "
+                f"(all 10,000 test images, paper-trained networks): {', '.join(at_paper)}. Verdicts over several "
+                "cells mix both; each cell's profile is in the table.*")
     return (f"*Profile `{profile}`: reduced runs (fewer test images; models trained on the reduced bu-vs-td grid). "
             "The verdicts describe these runs, not the paper's setting.*")
 
@@ -378,16 +455,23 @@ def compute(experiment: str, config: Mapping[str, Any], profile: str, device: st
     The chapter's cell runner (``Chapter.cell_runner``), called by :func:`tdlib.book.executor.run_cells`
     after the cell's :func:`requires` (the attacked network's training run).
     """
-    if experiment != EXPERIMENT:
-        raise ValueError(f"unknown attacks experiment {experiment!r}; expected {EXPERIMENT!r}")
-    run_cell(config, profile, device=device)
+    if experiment == PART:
+        run_part(config, profile, device=device)
+    elif experiment == EXPERIMENT:
+        run_cell(config, profile, device=device)
+    else:
+        raise ValueError(f"unknown attacks experiment {experiment!r}; expected {EXPERIMENT!r} or {PART!r}")
 
 
 def requires(experiment: str, config: Mapping[str, Any], profile: str) -> list[tuple[str, str, dict[str, Any], str]]:
-    """The cells a planned cell needs cached first: the bu-vs-td run of the attacked network (its weights).
+    """The cells a cell needs cached first: the bu-vs-td run of the attacked network (its weights), and for
+    a sharded cell its parts (which need that run in turn).
 
     Returns:
         ``(chapter, experiment, config, profile)`` tuples; the profile is the one :func:`load_model`
         would record when it trains the network itself.
     """
-    return [(bu_vs_td.CHAPTER, bu_vs_td.EXPERIMENT, dict(config["trained"]), profile)]
+    trained = [(bu_vs_td.CHAPTER, bu_vs_td.EXPERIMENT, dict(config["trained"]), profile)]
+    if experiment == PART:
+        return trained
+    return trained + [(CHAPTER, PART, p, profile) for p in parts(config)]

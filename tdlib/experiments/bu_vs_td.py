@@ -111,9 +111,9 @@ def grid(settings: Mapping[str, Any], profile: str, *, recompute: bool = False, 
 def highest_fidelity(entries: list[results.Entry], settings: Mapping[str, Any]) -> list[results.Entry]:
     """The grid's entries, with each (dataset, model) group replaced by its ``paper``-profile runs where cached.
 
-    A group switches to the paper profile only as a whole: for the repeats in which every
-    variant of the group (the same variants and widths as the grid) has a cached paper run.
-    So BU and TD of a comparison always come from one profile. Nothing is computed here.
+    A group switches to the paper profile only as a whole (:func:`tdlib.book.results.prefer_complete`):
+    for the repeats in which every variant of the group (the same variants and widths as the grid)
+    has a cached paper run. So BU and TD of a comparison always come from one profile.
 
     Args:
         entries: The entries of a reduced grid (:func:`run_grid`).
@@ -121,22 +121,18 @@ def highest_fidelity(entries: list[results.Entry], settings: Mapping[str, Any]) 
     """
     if settings.get("profile") == "paper" or not entries:
         return entries
-    groups: dict[tuple[str, str], list[results.Entry]] = {}
-    for e in entries:
-        groups.setdefault((e.config["dataset"], e.config["model"]), []).append(e)
-    paper = [c for c in cell_configs(chapter_settings("bu-vs-td", "paper")) if (c.dataset, c.model) in groups]
-    out: list[results.Entry] = []
-    for key, group in groups.items():
-        cells = {(e.config["variant"], tuple(e.config["widths"] or ())) for e in group}
-        hits: dict[int, list[results.Entry]] = {}
+    paper = cell_configs(chapter_settings("bu-vs-td", "paper"))
+
+    def candidates(key: Any, group: list[results.Entry]) -> list[list[results.Entry | None]]:
+        cells = list(dict.fromkeys((e.config["variant"], tuple(e.config["widths"] or ())) for e in group))
+        by_seed: dict[int, dict[tuple[str, tuple[int, ...]], TrainConfig]] = {}
         for c in paper:
-            if (c.dataset, c.model) == key and (c.variant, tuple(c.widths or ())) in cells:
-                found = results.lookup(CHAPTER, EXPERIMENT, c.as_dict())
-                if found is not None:
-                    hits.setdefault(c.seed, []).append(found)
-        complete = [runs for runs in hits.values() if len(runs) == len(cells)]
-        out += [e for runs in complete for e in runs] if complete else group
-    return out
+            if (c.dataset, c.model) == key:
+                by_seed.setdefault(c.seed, {})[(c.variant, tuple(c.widths or ()))] = c
+        return [[results.lookup(CHAPTER, EXPERIMENT, found[cell].as_dict()) if cell in found else None
+                 for cell in cells] for found in by_seed.values()]
+
+    return results.prefer_complete(entries, lambda e: (e.config["dataset"], e.config["model"]), candidates)
 
 
 def variant_label(variant: str, widths: Any) -> str:
@@ -178,8 +174,8 @@ def paired(df: pd.DataFrame) -> pd.DataFrame:
     """Each TD run against the BU run of the same (dataset, model, repeat).
 
     Returns:
-        Rows ``dataset, model, label, repeat, d_acc`` (test accuracy minus BU's, in points)
-        and ``time_ratio`` (seconds per epoch over BU's).
+        Rows ``dataset, model, label, repeat, profile, d_acc`` (test accuracy minus BU's, in
+        points) and ``time_ratio`` (seconds per epoch over BU's).
     """
     bu = df[df.variant == "bu"].set_index(["dataset", "model", "repeat"])
     td = df[df.label != "BU"]
@@ -188,6 +184,7 @@ def paired(df: pd.DataFrame) -> pd.DataFrame:
     ref = bu.loc[[k for k in keys if k in bu.index]]
     return pd.DataFrame({"dataset": td.dataset.to_numpy(), "model": td.model.to_numpy(), "label": td.label.to_numpy(),
                          "repeat": td.repeat.to_numpy(),
+                         "profile": td.profile.to_numpy() if "profile" in td else None,
                          "d_acc": 100 * (td.test_acc.to_numpy() - ref.test_acc.to_numpy()),
                          "time_ratio": td.seconds_per_epoch.to_numpy() / ref.seconds_per_epoch.to_numpy()})
 

@@ -39,6 +39,7 @@ import torch
 
 from ..book import results
 from ..book.chapters import Plan, pick
+from ..book.chapters import settings as chapter_settings
 from ..book.claims import COLUMNS, FAILS, HOLDS, PARTLY, UNMEASURED, Claim, ratio_verdict, row
 from ..data.mesh import IGNORE, MESH_COUNTS, MESH_INFO, NUM_CLASSES
 from ..train import TrainConfig, save_weights, train
@@ -146,6 +147,24 @@ def run_grid(settings: Mapping[str, Any], profile: str, *, recompute: bool = Fal
             for c in tqdm(configs, desc="segmentation grid", disable=not progress)]
 
 
+def highest_fidelity(entries: list[results.Entry], settings: Mapping[str, Any]) -> list[results.Entry]:
+    """The grid's entries, replaced by the ``paper``-profile runs of every repeat in which all of the grid's
+    networks are cached at that profile (:func:`tdlib.book.results.prefer_complete`); the three networks
+    are compared, so they switch together. Nothing is computed here."""
+    if settings.get("profile") == "paper" or not entries:
+        return entries
+    models = list(dict.fromkeys(e.config["model"] for e in entries))
+    by_seed: dict[int, dict[str, TrainConfig]] = {}
+    for c in cell_configs(chapter_settings(CHAPTER, "paper")):
+        by_seed.setdefault(c.seed, {})[c.model] = c
+
+    def candidates(key: Any, group: list[results.Entry]) -> list[list[results.Entry | None]]:
+        return [[results.lookup(CHAPTER, EXPERIMENT, found[m].as_dict()) if m in found else None for m in models]
+                for found in by_seed.values()]
+
+    return results.prefer_complete(entries, lambda e: CHAPTER, candidates)
+
+
 def train_meshes(config: Mapping[str, Any]) -> int:
     """Training meshes per epoch of a configuration (the pool minus its validation split)."""
     n = config["train_subset"] or MESH_COUNTS["train"]
@@ -182,10 +201,11 @@ def table(entries: Sequence[results.Entry]) -> pd.DataFrame:
 
 
 def iou_long(df: pd.DataFrame) -> pd.DataFrame:
-    """The per-class IoUs of :func:`table` in long form: ``model, label, repeat, class_index, class, iou`` (%)."""
+    """The per-class IoUs of :func:`table` in long form: ``model, label, repeat, class_index, class, iou`` (%)
+    and ``profile``."""
     rows = [{"model": r.model, "label": r.label, "repeat": r.repeat, "class_index": k, "class": CLASS_NAMES[k],
-             "iou": v} for r in df.itertuples() for k, v in enumerate(r.iou)]
-    return pd.DataFrame(rows, columns=["model", "label", "repeat", "class_index", "class", "iou"])
+             "iou": v, "profile": getattr(r, "profile", None)} for r in df.itertuples() for k, v in enumerate(r.iou)]
+    return pd.DataFrame(rows, columns=["model", "label", "repeat", "class_index", "class", "iou", "profile"])
 
 
 def _mean_std(values: pd.Series) -> str:
@@ -254,7 +274,12 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
 def profile_note(df: pd.DataFrame, profile: str) -> str:
     """The lines around a reduced profile's verdicts: which runs they describe, and their spread (markdown)."""
     out = []
-    if profile != "paper":
+    paper = sorted(set(df.repeat[df.profile == "paper"])) if not df.empty and "profile" in df else []
+    if profile != "paper" and paper:
+        out.append(f"*Profile `{profile}`, except the repeats cached at the `paper` profile (all three networks at "
+                   f"the original settings): {', '.join(map(str, paper))}; with them, the `{profile}` runs are not "
+                   "shown. These verdicts are about the runs in the table.*")
+    elif profile != "paper":
         out.append(f"*Profile `{profile}`: reduced runs (see the grid above); these verdicts are about them, "
                    "not about the paper's setting.*")
     if df.empty:

@@ -63,3 +63,26 @@ def test_td_diagram_gives_each_merge_its_pyramid_input():
     assert viz.diagram_rows(nodes) == len(nodes) + len(merges)
     ups = [n for n in nodes if n.kind == "up"]
     assert [u.level for u in ups] == [m.level + 1 for m in merges], "an upsampling starts at the coarser level"
+
+
+def _texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts] + [
+        t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
+
+
+def test_paper_scale_panels_are_marked():
+    rows = [{"l2_bound": b, "accuracy_lost_points": 10 * b, "dataset": d, "model": "lenetfc", "label": v,
+             "attack": "shifts", "profile": "paper" if d == "mnist" else "cpu"}
+            for d in ("mnist", "fashion_mnist") for v in ("BU", "TD") for b in (0.0, 1.0)]
+    fig = viz.draw_attack_curves(pd.DataFrame(rows), ["mnist", "fashion_mnist"], ["shifts"])
+    marks = [t for ax in fig.axes for t in ax.texts]
+    assert [t.get_text() for t in marks] == [viz.PAPER_MARK] and marks[0].axes is fig.axes[0]
+    plt.close(fig)
+    paired = pd.DataFrame({"dataset": "mnist", "model": ["lenetfc", "nin_light"], "label": "TD", "repeat": 0,
+                           "profile": ["paper", "cpu"], "d_acc": [0.1, -0.2], "time_ratio": [3.0, 2.0]})
+    fig = viz.draw_relative(paired, ["mnist"])
+    assert f"lenetfc\n({viz.PAPER_MARK})" in _texts(fig) and "nin_light" in _texts(fig)
+    plt.close(fig)
+    fig = viz.draw_relative(paired.drop(columns="profile"), ["mnist"])
+    assert not any(viz.PAPER_MARK in t for t in _texts(fig))
+    plt.close(fig)

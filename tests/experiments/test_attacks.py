@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pandas as pd
+import pytest
 
 from tdlib.book import claims as cl
+from tdlib.book import executor, results
 from tdlib.book.chapters import settings
 from tdlib.experiments import attacks as exp
+from tdlib.experiments import bu_vs_td
 
 
 def test_profiles_expand_to_the_expected_grids():
@@ -124,3 +130,83 @@ def test_whole_curve_area_compares_attacks_whose_l2_exceeds_every_budget():
     assert df.whole_area.tolist() == [125.0, 25.0]
     gaps = exp.family_gaps(df.reset_index())
     assert gaps.area_gap.tolist() == [-100.0] and gaps.family.tolist() == ["spatial"]
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def smoke_root(tmp_path, monkeypatch):
+    """A results root holding the committed smoke LeNetFC BU and TD (repeat 0) and their entries."""
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    for c in bu_vs_td.cell_configs(settings("bu-vs-td", "smoke")):
+        if (c.dataset, c.model, c.seed) != ("mnist", "lenetfc", 0) or c.variant not in ("bu", "td"):
+            continue
+        src = bu_vs_td.weights_path(c, REPO / "data" / "results")
+        if not src.is_file():
+            pytest.skip(f"the smoke weights {src} are not in the repository")
+        dst = bu_vs_td.weights_path(c)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+        shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    return tmp_path
+
+
+def test_a_sharded_cell_is_its_parts_merged_and_resumes_part_by_part(smoke_root, monkeypatch, mnist_available):
+    s = settings("attacks", "smoke", variants={"lenetfc": ["td"]}, attacks=["contrast_reduction"], images=12)
+    whole = exp.cell_configs(s)[0]
+    sharded = exp.cell_configs({**s, "shard": 5})[0]
+    assert "shard" not in whole and sharded["shard"] == 5 and whole["ablation"]
+    assert [(p["start"], p["stop"]) for p in exp.parts(sharded)] == [(0, 5), (5, 10), (10, 12)]
+    assert exp.parts(whole) == [] and exp.parts({**sharded, "images": 5}) == []
+
+    one = exp.run_cell(whole, "smoke")
+    real, calls = exp._attack, []
+    monkeypatch.setattr(exp, "_attack", lambda config, *a, **k: (calls.append(a), real(config, *a, **k))[1])
+    exp.run_part(exp.parts(sharded)[1], "smoke")  # one part cached first, as by an interrupted run
+    merged = exp.run_cell(sharded, "smoke")
+    assert len(calls) == 3, "the cached part is not attacked again"
+    assert merged.result["parts"] == 3 and len(merged.result["l2"]) == 12
+    # contrast reduction is deterministic and per image: the parts give the whole cell's L2s
+    assert merged.result["l2"] == pytest.approx(one.result["l2"])
+    assert merged.result["queries"] == sum(e.result["queries"] for e in results.entries("attacks")
+                                           if e.experiment == exp.PART)
+    for a, b in zip(merged.result["ablation"], one.result["ablation"], strict=True):
+        assert a["feed"] == b["feed"] and a["accuracy"] == pytest.approx(b["accuracy"])
+    keys = [r.key for r in executor.pending("attacks", "smoke", {**s, "shard": 5})[1]]
+    assert keys == [], "everything is cached"
+
+
+def test_the_executor_runs_the_parts_after_the_training_and_before_the_merge(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    s = settings("attacks", "paper", datasets=["mnist"], models={"mnist": ["lenetfc"]},
+                 variants={"lenetfc": ["bu"]}, attacks=["contrast_reduction"], images=1_200)
+    planned, tasks = executor.pending("attacks", "paper", s)
+    assert len(planned) == 1 and s["shard"] == 500
+    train, *parts, whole = tasks
+    assert train.cell.chapter == "bu-vs-td" and train.needs == ()
+    assert [t.cell.experiment for t in parts] == [exp.PART] * 3
+    assert all(t.needs == (train.cell.key,) for t in parts), "each part waits for the trained network"
+    assert whole.cell == planned[0] and set(whole.needs) == {train.cell.key} | {t.cell.key for t in parts}
+
+
+def test_highest_fidelity_switches_a_network_only_when_all_its_paper_cells_are_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    cpu = settings("attacks", "cpu", datasets=["mnist", "fashion_mnist"],
+                   models={"mnist": ["lenetfc"], "fashion_mnist": ["lenetfc"]},
+                   attacks=["contrast_reduction", "shifts"])
+    paper = {(c["dataset"], c["variant"], c["attack"]): c for c in exp.cell_configs(settings("attacks", "paper"))
+             if c["model"] == "lenetfc"}
+    stored = {}
+    for c in exp.cell_configs(cpu):
+        key = (c["dataset"], c["variant"], c["attack"])
+        stored[key] = results.store(exp.CHAPTER, exp.EXPERIMENT, c, {"l2": [1.0]}, {"profile": "cpu"})
+        if key != ("fashion_mnist", "td", "shifts"):  # F-MNIST lacks one paper cell: stays cpu as a whole
+            results.store(exp.CHAPTER, exp.EXPERIMENT, paper[key], {"l2": [2.0]}, {"profile": "paper"})
+    best = exp.highest_fidelity(list(stored.values()), cpu)
+    got = {(e.config["dataset"], e.config["variant"], e.config["attack"]): e.provenance["profile"] for e in best}
+    assert got == {k: "paper" if k[0] == "mnist" else "cpu" for k in stored}
+    df = pd.DataFrame({"dataset": [k[0] for k in got], "model": "lenetfc", "profile": list(got.values())})
+    assert "cached at the `paper` profile" in exp.profile_note("cpu", df) and "mnist lenetfc" in exp.profile_note(
+        "cpu", df)
+    assert exp.highest_fidelity(list(stored.values()), {**cpu, "profile": "paper"}) == list(stored.values())

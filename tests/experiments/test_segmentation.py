@@ -147,3 +147,24 @@ def test_label_maps_round_trip_through_their_text_form():
     text = exp.encode_labels(m)
     assert len(text) == 56 * 56 and set(text) <= set("0123456789ab")
     assert (exp.decode_labels(text) == m.numpy()).all()
+
+
+def test_highest_fidelity_takes_a_paper_repeat_only_with_all_three_networks(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    cpu = settings("segmentation", "cpu")
+    stored = [results.store(exp.CHAPTER, exp.EXPERIMENT, c.as_dict(), {"summary": {"test_miou": 0.5}},
+                            {"profile": "cpu"}) for c in exp.cell_configs(cpu)]
+    paper = exp.cell_configs(settings("segmentation", "paper"))
+    for c in paper:
+        if c.seed == 0 or (c.seed == 1 and c.model != "td_seg"):  # repeat 1 lacks its TD: not used
+            results.store(exp.CHAPTER, exp.EXPERIMENT, c.as_dict(), {"summary": {"test_miou": 0.8}},
+                          {"profile": "paper"})
+    best = exp.highest_fidelity(stored, cpu)
+    assert [(e.config["model"], e.config["seed"], e.provenance["profile"]) for e in best] == [
+        (m, 0, "paper") for m in exp.MODELS]
+    two = exp.highest_fidelity(stored[:2], cpu)  # a grid of U-net and FCN alone: repeat 1 is complete for it
+    assert [(e.config["model"], e.config["seed"]) for e in two] == [("unet", 0), ("fcn", 0), ("unet", 1), ("fcn", 1)]
+    df = exp.table([_entry("unet", 0, 0.8, profile="paper"), _entry("fcn", 0, 0.7, profile="paper"),
+                    _entry("td_seg", 0, 0.7, profile="paper")])
+    assert "except the repeats cached at the `paper` profile" in exp.profile_note(df, "cpu")
+    assert set(exp.iou_long(df).profile) == {"paper"}
