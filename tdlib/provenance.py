@@ -72,7 +72,10 @@ WORKER_ENV = "TDLIB_WORKER"
 def record(profile: str, wall_seconds: float, device: str | None = None) -> dict[str, Any]:
     """The provenance record stored with every cached result.
 
-    Computed on an executor's worker (``$TDLIB_WORKER`` set), it also names the worker.
+    ``load`` is the machine's load average over the last 1, 5 and 15 minutes when the result was
+    stored (where the OS has one): a CPU run that shared its cores with other work is slower, so its
+    timings are read beside it. Computed on an executor's worker (``$TDLIB_WORKER`` set), it also
+    names the worker.
     """
     out = {
         "profile": profile,
@@ -82,6 +85,8 @@ def record(profile: str, wall_seconds: float, device: str | None = None) -> dict
         "wall_seconds": round(wall_seconds, 3),
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if hasattr(os, "getloadavg"):
+        out["load"] = [round(v, 2) for v in os.getloadavg()]
     if os.environ.get(WORKER_ENV):
         out["worker"] = os.environ[WORKER_ENV]
     return out

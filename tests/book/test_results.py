@@ -46,7 +46,8 @@ def test_entry_is_readable_json_with_provenance(tmp_path):
     assert data["config"] == {"seed": 2} and data["result"]["value"] == {"acc": 0.9}
     prov = data["provenance"]
     assert prov["profile"] == "cpu"
-    assert set(prov) == {"profile", "git", "device", "versions", "wall_seconds", "date"}
+    assert set(prov) - {"load"} == {"profile", "git", "device", "versions", "wall_seconds", "date"}
+    assert len(prov["load"]) == 3 and all(v >= 0 for v in prov["load"])  # the cores' load beside the timings
     assert {"python", "torch", "torchvision", "numpy", "tdlib"} <= set(prov["versions"])
     assert prov["wall_seconds"] >= 0 and prov["date"].endswith("Z")
     assert e.path.parent == tmp_path / "ch" / "exp"
