@@ -162,7 +162,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         },
     ),
     Chapter(
-        "fourier", "Fourier filtering and progressive growing", notebook=True, default_profile="smoke",
+        "fourier", "Fourier filtering and progressive growing", notebook=True, default_profile="cpu",
         planner="tdlib.experiments.fourier:plan",
         cell_runner="tdlib.experiments.fourier:compute",
         profiles={
@@ -171,9 +171,8 @@ CHAPTERS: tuple[Chapter, ...] = (
             "smoke": {"datasets": ["mnist"], "models": {"mnist": ["lenetfc"]}, "variants": ["bu", "td"],
                       "radii": [8], "ring_radii": [[5, 10]], "grow": ["trainable", "frozen"], "repeats": 1,
                       "epochs": 3, "train_subset": 256, "test_subset": 128, "recalibrate_bn": True, "device": None},
-            # about 50 min on 2 cores (estimate from the bu-vs-td cpu runs, 1 thread, s per 1,000 training images
-            # and epoch: LeNetFC BU 0.24 / TD 0.9, ResNet32 BU 5 / TD 8.5): per repeat 7 BU and 11 TD runs;
-            # LeNetFC 18,000 x 3 epochs ~ 630 s per repeat, ResNet32 4,500 x 4 ~ 2,300 s
+            # 90 runs, measured: 97.5 min of one thread in all (LeNetFC BU 9 / TD 44 min, ResNet32 BU 15 / TD
+            # 30 min), about 49 min on 2 cores with two runs at a time; growing needs an epoch per TD step
             "cpu": {"datasets": ["mnist", "fashion_mnist", "cifar10"],
                     "models": {"mnist": ["lenetfc"], "fashion_mnist": ["lenetfc"], "cifar10": ["resnet32"]},
                     "variants": ["bu", "td"], "radii": [4, 8, 12],
