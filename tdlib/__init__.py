@@ -31,6 +31,13 @@ Layout (imports run downwards only; ``tests/test_imports.py`` fails on any impor
       experiments/    one module per chapter: grids, experiment functions, verdicts
       cli.py          python -m tdlib ...
 
+Results: every experiment cell is one cached JSON entry with its provenance (profile, git
+revision, device, load, wall time); a cell too long for one sitting (a 10,000-image attack) is
+cached in parts and merged. A chapter shows its default profile's grid, with each comparison
+group (BU and TD of one network; the three segmentation networks of one repeat) replaced by
+its ``paper``-profile entries where the whole group is cached (``results.prefer_complete``),
+a ``profile`` column in the tables and the paper-scale panels marked in the figures.
+
 ``nets``, ``data``, ``pyramid``, ``io`` and ``provenance`` import nothing from ``train``,
 ``book`` or ``experiments``; ``explain`` imports only ``nets``, ``data``, ``pyramid`` and
 ``speed``; the book machinery imports no experiment (it finds a chapter's planner by
