@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -12,7 +9,6 @@ from tdlib.book import claims as cl
 from tdlib.book import executor, results
 from tdlib.book.chapters import settings
 from tdlib.experiments import attacks as exp
-from tdlib.experiments import bu_vs_td
 
 
 def test_profiles_expand_to_the_expected_grids():
@@ -132,27 +128,7 @@ def test_whole_curve_area_compares_attacks_whose_l2_exceeds_every_budget():
     assert gaps.area_gap.tolist() == [-100.0] and gaps.family.tolist() == ["spatial"]
 
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def smoke_root(tmp_path, monkeypatch):
-    """A results root holding the committed smoke LeNetFC BU and TD (repeat 0) and their entries."""
-    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
-    for c in bu_vs_td.cell_configs(settings("bu-vs-td", "smoke")):
-        if (c.dataset, c.model, c.seed) != ("mnist", "lenetfc", 0) or c.variant not in ("bu", "td"):
-            continue
-        src = bu_vs_td.weights_path(c, REPO / "data" / "results")
-        if not src.is_file():
-            pytest.skip(f"the smoke weights {src} are not in the repository")
-        dst = bu_vs_td.weights_path(c)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(src, dst)
-        shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
-    return tmp_path
-
-
-def test_a_sharded_cell_is_its_parts_merged_and_resumes_part_by_part(smoke_root, monkeypatch, mnist_available):
+def test_a_sharded_cell_is_its_parts_merged_and_resumes_part_by_part(smoke_lenetfc, monkeypatch, mnist_available):
     s = settings("attacks", "smoke", variants={"lenetfc": ["td"]}, attacks=["contrast_reduction"], images=12)
     whole = exp.cell_configs(s)[0]
     sharded = exp.cell_configs({**s, "shard": 5})[0]

@@ -1,8 +1,6 @@
 """tdlib.experiments.gradcam: the cells per profile, compact storage, meshes, tables and claims, a tiny run."""
 
 import math
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +11,6 @@ from tdlib.book import results
 from tdlib.book.chapters import settings
 from tdlib.experiments import bu_vs_td
 from tdlib.experiments import gradcam as exp
-
-REPO = Path(__file__).resolve().parents[2]
-#: The repeat-0 LeNetFC BU and TD of the bu-vs-td smoke grid, committed (trained for the attacks chapter).
-SMOKE_WEIGHTS = REPO / "data" / "results" / "bu-vs-td" / "train"
 
 
 @pytest.fixture
@@ -291,18 +285,10 @@ def test_imagenette_says_why_it_is_skipped(empty_root, monkeypatch):
 
 
 @pytest.fixture
-def smoke_weights(empty_root):
-    """The committed smoke LeNetFC weights and entries, copied into the empty root."""
-    cfgs = exp.trained_pair("mnist", "lenetfc", settings("gradcam", "smoke"))[1]
-    for c in cfgs.values():
-        src = bu_vs_td.weights_path(c, SMOKE_WEIGHTS.parents[1])
-        if not src.is_file():
-            pytest.skip(f"the smoke weights {src} are not in the repository")
-        dst = bu_vs_td.weights_path(c)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(src, dst)
-        shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
-    return cfgs
+def smoke_weights(smoke_lenetfc):
+    """The committed smoke LeNetFC BU and TD in an empty root: the networks of the smoke profile."""
+    assert smoke_lenetfc == exp.trained_pair("mnist", "lenetfc", settings("gradcam", "smoke"))[1]
+    return smoke_lenetfc
 
 
 def test_a_weightless_cached_run_is_an_error_not_a_silent_retrain(smoke_weights):
