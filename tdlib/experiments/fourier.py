@@ -18,8 +18,10 @@ cached on its own (``data/results/fourier/train/<key>.json``):
 A grid is described by a chapter's settings (``tdlib.book.chapters``): ``datasets``, ``models``
 (per dataset), ``variants`` (of the filtered runs), ``radii`` (the cut-off sweep, cycles per
 image), ``ring_radii`` (a list of radius pairs, per dataset or once), ``grow`` (regimes),
-``repeats``, ``epochs`` (``None``: the original), ``train_subset``, ``test_subset`` and
-``recalibrate_bn``. Per-cell settings may be given once, or as a dict keyed by
+``repeats``, ``epochs`` (``None``: the original), ``grow_epochs`` (epochs of the grown runs, and
+of a TD trained from scratch with as many as their reference; ``None``: ``epochs``; a growing run
+splits its epochs among the TD's steps, so a short run leaves the whole network few epochs),
+``train_subset``, ``test_subset`` and ``recalibrate_bn``. Per-cell settings may be given once, or as a dict keyed by
 ``"dataset/model"``, dataset or model (first match wins).
 """
 
@@ -79,9 +81,11 @@ def cell_configs(settings: Mapping[str, Any]) -> list[TrainConfig]:
             if epochs is not None:
                 base["epochs"] = int(epochs)
             variants = list(settings.get("variants") or ["bu", "td"])
+            grow_epochs = _pick(settings.get("grow_epochs"), dataset, model)
+            grow_over = {"epochs": int(grow_epochs)} if grow_epochs is not None else {}
             for repeat in range(int(_pick(settings.get("repeats"), dataset, model, 1))):
                 def cfg(variant: str, **over: Any) -> TrainConfig:
-                    return TrainConfig.paper(dataset, model, variant, seed=repeat, **base, **over)  # noqa: B023
+                    return TrainConfig.paper(dataset, model, variant, seed=repeat, **{**base, **over})  # noqa: B023
 
                 configs += [cfg(v) for v in variants]
                 for radius in settings.get("radii") or []:
@@ -89,7 +93,11 @@ def cell_configs(settings: Mapping[str, Any]) -> list[TrainConfig]:
                                 for kind in ("lowpass", "highpass") for v in variants]
                 for radii in _pick(settings.get("ring_radii"), dataset, model, []) or []:
                     configs.append(cfg("td", td_inputs="fourier_rings", ring_radii=tuple(float(r) for r in radii)))
-                configs += [cfg("td", grow=regime) for regime in settings.get("grow") or []]
+                grown = [cfg("td", grow=regime, **grow_over) for regime in settings.get("grow") or []]
+                scratch = cfg("td", **grow_over)
+                if grown and scratch not in configs:  # the grown runs' reference, with as many epochs
+                    configs.append(scratch)
+                configs += grown
     return configs
 
 
@@ -167,44 +175,50 @@ def table(entries: Sequence[results.Entry]) -> pd.DataFrame:
 
 
 def filtering(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, variant, kind, radius): mean accuracy (%) over repeats on the original and the
-    filtered test set, and the change from the same network trained on original images (points)."""
+    """Per (dataset, model, variant, kind, radius, epochs): mean accuracy (%) over repeats on the original and
+    the filtered test set, and the change from the same network trained as long on original images (points)."""
     sub = df[df.kind.isin(["lowpass", "highpass"])]
     if sub.empty:
-        return pd.DataFrame(columns=["dataset", "model", "variant", "kind", "radius", "acc", "acc_filtered",
+        return pd.DataFrame(columns=["dataset", "model", "variant", "kind", "radius", "epochs", "acc", "acc_filtered",
                                      "reference", "change"])
-    out = sub.groupby(["dataset", "model", "variant", "kind", "radius"], sort=False)[["acc", "acc_filtered"]].mean()
-    out = out.reset_index()
-    ref = df[df.kind == "original"].groupby(["dataset", "model", "variant"]).acc.mean()
-    out["reference"] = [ref.get((r.dataset, r.model, r.variant), np.nan) for r in out.itertuples()]
+    keys = ["dataset", "model", "variant", "kind", "radius", "epochs"]
+    out = sub.groupby(keys, sort=False)[["acc", "acc_filtered"]].mean().reset_index()
+    ref = df[df.kind == "original"].groupby(["dataset", "model", "variant", "epochs"]).acc.mean()
+    out["reference"] = [ref.get((r.dataset, r.model, r.variant, r.epochs), np.nan) for r in out.itertuples()]
     out["change"] = out.acc - out.reference
     return out
 
 
 def variants_vs_td(df: pd.DataFrame) -> pd.DataFrame:
-    """The ring-band and grown TDs against the TD trained on original images: mean accuracy (%) over
-    repeats, the change in points and its spread (std over repeats of the paired differences)."""
-    td = df[(df.variant == "td") & (df.kind == "original")].set_index(["dataset", "model", "repeat"]).acc
+    """The ring-band and grown TDs against the TD trained on original images for as many epochs: mean
+    accuracy (%) over repeats, the change in points and its spread (std over repeats of the paired
+    differences)."""
+    td = df[(df.variant == "td") & (df.kind == "original")].set_index(["dataset", "model", "repeat", "epochs"]).acc
     rows = []
     other = df[df.kind.isin(["rings", "grow-trainable", "grow-frozen"])]
-    for (d, m, kind, rings), g in other.groupby(["dataset", "model", "kind", "ring_radii"], sort=False):
-        paired = [(a, td.get((d, m, r), np.nan)) for a, r in zip(g.acc, g.repeat, strict=True)]
+    for (d, m, kind, rings, ep), g in other.groupby(["dataset", "model", "kind", "ring_radii", "epochs"], sort=False):
+        paired = [(a, td.get((d, m, r, ep), np.nan)) for a, r in zip(g.acc, g.repeat, strict=True)]
         diffs = np.array([a - b for a, b in paired])
-        rows.append({"dataset": d, "model": m, "kind": kind, "ring_radii": rings, "repeats": len(g),
+        rows.append({"dataset": d, "model": m, "kind": kind, "ring_radii": rings, "epochs": ep, "repeats": len(g),
                      "acc": g.acc.mean(), "td": np.nanmean([b for _, b in paired]), "change": np.nanmean(diffs),
                      "spread": np.nanstd(diffs, ddof=1) if len(diffs) > 1 else np.nan})
-    return pd.DataFrame(rows, columns=["dataset", "model", "kind", "ring_radii", "repeats", "acc", "td", "change",
-                                       "spread"])
+    return pd.DataFrame(rows, columns=["dataset", "model", "kind", "ring_radii", "epochs", "repeats", "acc", "td",
+                                       "change", "spread"])
 
 
 def growth_curves(entries: Sequence[results.Entry]) -> pd.DataFrame:
     """Per-epoch validation accuracy (%) of the TDs trained from scratch and grown (repeat 0), with the
-    stage of each epoch (1 for scratch runs): ``dataset, model, kind, epoch, val_acc, stage``."""
+    stage of each epoch (1 for scratch runs): ``dataset, model, kind, epoch, val_acc, stage``. Where a
+    network was grown, the scratch run is the one with as many epochs."""
+    grown_epochs = {(e.config["dataset"], e.config["model"]): e.config["epochs"] for e in entries
+                    if kind_of(e.config).startswith("grow-")}
     rows = []
     for e in entries:
         c = e.config
         kind = kind_of(c)
         if c["variant"] != "td" or kind not in ("original", "grow-trainable", "grow-frozen") or c["seed"] != 0:
+            continue
+        if kind == "original" and grown_epochs.get((c["dataset"], c["model"]), c["epochs"]) != c["epochs"]:
             continue
         for i, h in enumerate(e.result["history"], start=1):
             rows.append({"dataset": c["dataset"], "model": c["model"],
@@ -298,6 +312,7 @@ def _variant_claims(v: pd.DataFrame) -> dict[str, tuple[str, str]]:
 
     def parts(g: pd.DataFrame) -> str:
         return "; ".join(f"{network_name(r.dataset, r.model)}" + (f" rings {r.ring_radii}" if r.ring_radii else "")
+                         + (f" ({r.epochs} epochs)" if r.kind.startswith("grow-") else "")
                          + f": {r.acc:.2f} % vs TD {r.td:.2f} % ({r.change:+.2f}"
                          + (f", std {r.spread:.2f}" if pd.notna(r.spread) else "") + ")" for r in g.itertuples())
 
