@@ -252,8 +252,10 @@ def status(root: Path | None = None) -> pd.DataFrame:
 
     Returns:
         One row per (chapter, profile) with ``cached`` (entries whose provenance has that
-        profile), ``planned`` (entries the profile needs, from the chapter's planner) and
-        ``missing`` (planned but not cached yet).
+        profile, of the experiments the chapter's plan lists), ``planned`` (entries the profile
+        needs, from the chapter's planner), ``missing`` (planned but not cached yet) and
+        ``other`` (that profile's entries of experiments the plan does not list: the cached parts
+        of sharded cells, which show a long cell's progress).
     """
     from .chapters import PROFILES, notebook_chapters, settings
 
@@ -263,9 +265,11 @@ def status(root: Path | None = None) -> pd.DataFrame:
         for profile in PROFILES:
             planned = ch.plan(settings(ch.name, profile)) if ch.planner else []
             missing = sum(lookup(ch.name, exp, cfg, root) is None for exp, cfg in planned)
-            cached_n = sum(e.chapter == ch.name and e.provenance.get("profile") == profile for e in found)
+            listed = {exp for exp, _ in planned}
+            mine = [e for e in found if e.chapter == ch.name and e.provenance.get("profile") == profile]
+            cached_n = sum(not listed or e.experiment in listed for e in mine)
             rows.append({"chapter": ch.name, "profile": profile, "cached": cached_n, "planned": len(planned),
-                         "missing": missing})
+                         "missing": missing, "other": len(mine) - cached_n})
     return pd.DataFrame(rows)
 
 

@@ -106,7 +106,7 @@ def test_status_counts_cached_per_profile(tmp_path):
     df = status(root=tmp_path)
     row = df[(df.chapter == "architectures") & (df.profile == "smoke")].iloc[0]
     assert row.cached == 1
-    assert set(df.columns) == {"chapter", "profile", "cached", "planned", "missing"}
+    assert set(df.columns) == {"chapter", "profile", "cached", "planned", "missing", "other"}
     assert (df.missing <= df.planned).all()
 
 
@@ -119,8 +119,9 @@ def test_status_reports_missing_planned_entries(tmp_path, monkeypatch):
                           planner="fake_planner:plan")
     monkeypatch.setattr(chapters, "CHAPTERS", (ch,))
     cached("fake", "exp", {"i": 0}, lambda: 0, profile="cpu", root=tmp_path)
+    cached("fake", "exp_part", {"i": 1, "start": 0}, lambda: 0, profile="cpu", root=tmp_path)  # a part of a cell
     row = status(root=tmp_path).set_index("profile").loc["cpu"]
-    assert (row.cached, row.planned, row.missing) == (1, 2, 1)
+    assert (row.cached, row.planned, row.missing, row.other) == (1, 2, 1, 1)
 
 
 def test_chapter_run_header_is_a_short_line_and_folded_settings_and_provenance(tmp_path):
