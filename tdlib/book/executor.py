@@ -203,7 +203,12 @@ def planned_cells(chapter: str, profile: str, settings: Mapping[str, Any] | None
 
 def pending(chapter: str, profile: str, settings: Mapping[str, Any] | None = None,
             root: Path | None = None) -> tuple[list[Cell], list[Task]]:
-    """The planned cells, and the tasks that fill what the cache lacks: prerequisites first, each once.
+    """The planned cells, and the tasks that fill what the cache lacks, each once.
+
+    Tasks come depth first: every cell right after its missing prerequisites (their own
+    first). The order is the run order (local) and the priority (Dask), so a sharded cell's
+    merge runs as soon as its parts are cached, and the comparisons fill one after another
+    instead of all at the end.
 
     Returns:
         ``(planned, tasks)``.
@@ -213,24 +218,27 @@ def pending(chapter: str, profile: str, settings: Mapping[str, Any] | None = Non
     """
     get_chapter(chapter).runner()  # a clear error for a chapter without one
     planned = planned_cells(chapter, profile, settings)
-    first: dict[str, Task] = {}
+    order: dict[str, Task] = {}  # insertion order: a task is added after the prerequisites it needs
+
+    def missing(cell: Cell) -> bool:
+        return cell.key not in order and results.lookup(cell.chapter, cell.experiment, cell.config, root) is None
 
     def needs_of(cell: Cell) -> tuple[str, ...]:
-        """The keys of the missing prerequisites of ``cell``; adds them (their own first) to ``first``."""
+        """The keys of the missing prerequisites of ``cell``; adds them (their own first) to ``order``."""
         needs = []
         for pch, pexp, pconf, pprof in get_chapter(cell.chapter).prerequisites(cell.experiment, cell.config,
                                                                                 cell.profile):
             pre = Cell(pch, pexp, dict(pconf), pprof)
-            if pre.key not in first:
-                if results.lookup(pch, pexp, pre.config, root) is not None:
-                    continue
-                first[pre.key] = Task(pre, needs_of(pre))
-            needs.append(pre.key)
+            if missing(pre):
+                order[pre.key] = Task(pre, needs_of(pre))
+            if pre.key in order:
+                needs.append(pre.key)
         return tuple(dict.fromkeys(needs))
 
-    tasks = [Task(cell, needs_of(cell)) for cell in planned
-             if results.lookup(cell.chapter, cell.experiment, cell.config, root) is None]
-    return planned, [*first.values(), *tasks]
+    for cell in planned:
+        if missing(cell):
+            order[cell.key] = Task(cell, needs_of(cell))
+    return planned, list(order.values())
 
 
 # --------------------------------------------------------------------------------------------

@@ -166,6 +166,21 @@ def test_the_executor_runs_the_parts_after_the_training_and_before_the_merge(tmp
     assert whole.cell == planned[0] and set(whole.needs) == {train.cell.key} | {t.cell.key for t in parts}
 
 
+def test_the_executor_merges_each_cell_before_it_starts_the_parts_of_the_next(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    s = settings("attacks", "paper", datasets=["mnist"], models={"mnist": ["lenetfc"]},
+                 variants={"lenetfc": ["bu"]}, attacks=["contrast_reduction", "shifts"], images=1_000)
+    planned, tasks = executor.pending("attacks", "paper", s)
+    kinds = [t.cell.experiment if t.cell.chapter == "attacks" else "train" for t in tasks]
+    assert kinds == ["train", exp.PART, exp.PART, exp.EXPERIMENT, exp.PART, exp.PART, exp.EXPERIMENT]
+    assert [t.cell for t in tasks if t.cell.experiment == exp.EXPERIMENT] == planned
+    assert len({t.cell.key for t in tasks}) == len(tasks), "the shared trained network is one task"
+    # a cell whose parts are all cached is merged first, before any part of the other cell runs
+    for t in tasks[1:3]:
+        results.store(exp.CHAPTER, exp.PART, t.cell.config, {"l2": [1.0]}, {"profile": "paper"})
+    assert [t.cell.experiment for t in executor.pending("attacks", "paper", s)[1]][1:3] == [exp.EXPERIMENT, exp.PART]
+
+
 def test_highest_fidelity_switches_a_network_only_when_all_its_paper_cells_are_cached(tmp_path, monkeypatch):
     monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
     cpu = settings("attacks", "cpu", datasets=["mnist", "fashion_mnist"],
