@@ -102,23 +102,23 @@ def _saved(pair: Mapping[str, TrainConfig]) -> bool:
     return len(pair) == 2 and all(bu_vs_td.weights_path(c).is_file() for c in pair.values())
 
 
-def trained_pair(dataset: str, model: str, s: Mapping[str, Any], seed: int = 0) -> tuple[str, dict[str, TrainConfig]]:
-    """The bu-vs-td profile and the BU and TD training runs of one repeat that a (dataset, model) explains.
+def trained_pair(dataset: str, model: str, s: Mapping[str, Any]) -> tuple[str, dict[str, TrainConfig]]:
+    """The bu-vs-td profile and the BU and TD training runs of repeat 0 that a (dataset, model) explains.
 
     With ``prefer_paper``, the ``paper`` profile's runs when both their weights are saved
     (checked in the results root now, so the plan follows what is cached); else the runs of
     the ``trained_on`` profile.
 
     Raises:
-        ValueError: The (dataset, model) and repeat are not in that bu-vs-td grid.
+        ValueError: The (dataset, model) is not in that bu-vs-td grid.
     """
     if s.get("prefer_paper") and s["trained_on"] != "paper":
-        paper = _grid_pair(dataset, model, "paper", seed)
+        paper = _grid_pair(dataset, model, "paper")
         if _saved(paper):
             return "paper", paper
-    pair = _grid_pair(dataset, model, s["trained_on"], seed)
+    pair = _grid_pair(dataset, model, s["trained_on"])
     if len(pair) != 2:
-        raise ValueError(f"{dataset}/{model} BU and TD of repeat {seed} are not in the bu-vs-td grid of profile "
+        raise ValueError(f"{dataset}/{model} BU and TD of repeat 0 are not in the bu-vs-td grid of profile "
                          f"{s['trained_on']!r}")
     return s["trained_on"], pair
 
