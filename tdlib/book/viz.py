@@ -292,7 +292,7 @@ def draw_costs(df: pd.DataFrame) -> Figure:
 
 
 @styled
-def draw_relative(paired: pd.DataFrame, datasets: Sequence[str]) -> Figure:
+def draw_relative(paired: pd.DataFrame, datasets: Sequence[str], time: pd.DataFrame | None = None) -> Figure:
     """The paper's Figure 4: TD variants relative to BU per dataset (accuracy in points, time as a ratio).
 
     Args:
@@ -300,16 +300,19 @@ def draw_relative(paired: pd.DataFrame, datasets: Sequence[str]) -> Figure:
             error bars one standard deviation (none for a single repeat); models whose rows have
             the ``paper`` profile are marked under their bars.
         datasets: Column order.
+        time: Other ``paired`` rows for the bottom row (time ratios), marked the same way;
+            default ``paired``.
     """
     import seaborn as sns
 
+    time = paired if time is None else time
     datasets = [d for d in datasets if d in set(paired.dataset)]
     labels = list(dict.fromkeys(paired.label))
     fig, axes = plt.subplots(2, len(datasets), figsize=(WIDTH, 5.2), squeeze=False)
     for j, d in enumerate(datasets):
-        sub = paired[paired.dataset == d]
-        for i, (col, label, ref) in enumerate((("d_acc", "test accuracy - BU (points)", 0.0),
-                                               ("time_ratio", "time per epoch / BU", 1.0))):
+        for i, (rows, col, label, ref) in enumerate(((paired, "d_acc", "test accuracy - BU (points)", 0.0),
+                                                     (time, "time_ratio", "time per epoch / BU", 1.0))):
+            sub = rows[rows.dataset == d]
             ax = axes[i][j]
             sns.barplot(sub, x="model", y=col, hue="label", hue_order=labels, errorbar="sd", ax=ax,
                         palette="Set2", capsize=0.1, err_kws={"linewidth": 1})

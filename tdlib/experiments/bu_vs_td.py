@@ -3,7 +3,8 @@
 Each (dataset, model, variant, repeat) cell is one :func:`tdlib.train.train` run, cached on
 its own in the results cache (``data/results/bu-vs-td/train/<key>.json``), so a grid
 resumes after an interruption and fills up across sessions. The weights of repeat 0 of
-each cell are saved beside its entry (``<key>.pt``) for the attack and Grad-CAM chapters.
+each cell (of every repeat at the ``paper`` profile) are saved beside its entry
+(``<key>.pt``) for the attack and Grad-CAM chapters.
 
 A grid is described by a chapter's settings (``tdlib.book.chapters``): ``datasets``, ``models``
 (per dataset), ``variants``, ``repeats``, ``epochs`` (``None`` means the original epochs),
@@ -189,17 +190,37 @@ def paired(df: pd.DataFrame) -> pd.DataFrame:
                          "time_ratio": td.seconds_per_epoch.to_numpy() / ref.seconds_per_epoch.to_numpy()})
 
 
-def relative(df: pd.DataFrame) -> pd.DataFrame:
-    """:func:`paired` aggregated: mean and std (ddof 1; NaN for one repeat) over repeats."""
-    g = paired(df).groupby(["dataset", "model", "label"], sort=False)
-    return g.agg(repeats=("d_acc", "size"), d_acc_mean=("d_acc", "mean"), d_acc_std=("d_acc", "std"),
-                 time_ratio_mean=("time_ratio", "mean"), time_ratio_std=("time_ratio", "std")).reset_index()
+def relative(df: pd.DataFrame, timing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`paired` aggregated: mean and std (ddof 1; NaN for one repeat) over repeats.
+
+    Args:
+        df: :func:`table` rows.
+        timing: Other :func:`table` rows that the time ratios come from (default ``df``); a
+            cell they lack gets NaN.
+    """
+    keys = ["dataset", "model", "label"]
+    g = paired(df).groupby(keys, sort=False)
+    out = g.agg(repeats=("d_acc", "size"), d_acc_mean=("d_acc", "mean"), d_acc_std=("d_acc", "std"),
+                time_ratio_mean=("time_ratio", "mean"), time_ratio_std=("time_ratio", "std")).reset_index()
+    if timing is None or out.empty:
+        return out
+    times = relative(timing)[[*keys, "time_ratio_mean", "time_ratio_std"]] if len(timing) else None
+    out = out.drop(columns=["time_ratio_mean", "time_ratio_std"])
+    return out.merge(times, on=keys, how="left") if times is not None else out.assign(
+        time_ratio_mean=float("nan"), time_ratio_std=float("nan"))
 
 
-def absolute(df: pd.DataFrame) -> pd.DataFrame:
+def absolute(df: pd.DataFrame, timing: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per cell: repeats, epochs, training images, test accuracy (%) mean and std, seconds per
-    epoch, images/s, parameters, and the paper's number where its text gives one."""
-    g = df.groupby(["dataset", "model", "label"], sort=False)
+    epoch, images/s, parameters, and the paper's number where its text gives one.
+
+    Args:
+        df: :func:`table` rows.
+        timing: Other :func:`table` rows that seconds per epoch and images/s come from (default
+            ``df``); a cell they lack gets NaN.
+    """
+    keys = ["dataset", "model", "label"]
+    g = df.groupby(keys, sort=False)
     extra = {"profile": ("profile", "first")} if "profile" in df else {}
     out = g.agg(repeats=("test_acc", "size"), epochs=("epochs", "first"), train_images=("train_images", "first"),
                 acc_mean=("test_acc", "mean"), acc_std=("test_acc", "std"),
@@ -208,6 +229,13 @@ def absolute(df: pd.DataFrame) -> pd.DataFrame:
     out[["acc_mean", "acc_std"]] *= 100
     out["paper_text"] = [PAPER_TEXT_ACCURACY.get((m, lab), "") if d.startswith("cifar10") else ""
                          for d, m, lab in zip(out.dataset, out.model, out.label, strict=True)]
+    if timing is not None and not out.empty:
+        speed = ["seconds_per_epoch", "images_per_s"]
+        times = timing.groupby(keys, sort=False)[speed].mean().reset_index() if len(timing) else None
+        columns = list(out.columns)
+        out = out.drop(columns=speed)
+        out = (out.merge(times, on=keys, how="left") if times is not None
+               else out.assign(seconds_per_epoch=float("nan"), images_per_s=float("nan")))[columns]
     return out
 
 
@@ -257,6 +285,8 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
     Claim("bvt-tdrev-slowest", CHAPTER, _COST, "paper §4.1, Fig. 4 (bottom)",
           "TDrev is the slowest variant to train.", "TDrev costs the most parameters and time"),
 )}
+#: The claims about training time: :func:`claims` takes them from its ``timing`` runs.
+TIME_CLAIMS = ("bvt-td-slower", "bvt-tdrev-slowest")
 
 
 def profile_note(df: pd.DataFrame, profile: str) -> str:
@@ -305,7 +335,11 @@ def _resnet_claims(ab: pd.DataFrame) -> dict[str, tuple[str, str]]:
     return out
 
 
-def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
+def _profiles(df: pd.DataFrame, default: str) -> str:
+    return "/".join(sorted(set(df.profile))) if len(df) and "profile" in df else default
+
+
+def claims(df: pd.DataFrame, profile: str, timing: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
 
     * ``bvt-td-on-par``: TD's mean accuracy within :data:`ON_PAR` point of BU's or above it, per
@@ -320,7 +354,15 @@ def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
     ``ratio_verdict``: ``holds`` when every case agrees, ``does not hold`` when at most half do.
     A claim without data is ``not measured at this profile``. The rows' profile lists the
     profiles of the runs (``cpu/paper`` where :func:`highest_fidelity` mixed them).
+
+    Args:
+        df: :func:`table` of the runs whose accuracies are compared.
+        profile: The chapter's profile.
+        timing: :func:`table` of the runs whose times per epoch are compared (default ``df``).
+            The chapter passes its reduced grid: every time there is measured the same way,
+            while the paper-profile runs trained in the background beside other work.
     """
+    timing = df if timing is None else timing
     found: dict[str, tuple[str, str]] = {}
     if len(df):
         rel, ab = relative(df), absolute(df)
@@ -330,10 +372,6 @@ def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
             found["bvt-td-on-par"] = (ratio_verdict(par, len(td)), (
                 f"TD within {ON_PAR:g} point of BU or better in {par} of {len(td)} (dataset, model) cells, better in "
                 f"{better}; TD minus BU, in points: {_fmt(td, 'd_acc_mean')}"))
-            slower = int((td.time_ratio_mean > 1).sum())
-            found["bvt-td-slower"] = (ratio_verdict(slower, len(td)), (
-                f"TD's time per epoch above BU's in {slower} of {len(td)} cells; TD/BU time ratios: "
-                + _fmt(td, "time_ratio_mean", ".2f", "x")))
         three = ab[ab.label.isin(["TD", "TDuni", "TDrev"])]
         if three.label.nunique() == 3:
             best = three.loc[three.groupby(["dataset", "model"], sort=False).acc_mean.idxmax()]
@@ -341,16 +379,43 @@ def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
             found["bvt-tdrev-best"] = (ratio_verdict(n_rev, len(best)), (
                 f"TDrev the most accurate in {n_rev} of {len(best)} cells; best variant per cell: "
                 + "; ".join(f"{r.dataset} {r.model} {r.label} ({r.acc_mean:.2f} %)" for r in best.itertuples())))
-            slow = rel[rel.label.isin(["TD", "TDuni", "TDrev"])]
+        found.update(_resnet_claims(ab))
+    if len(timing):
+        rel = relative(timing)
+        td = rel[rel.label == "TD"]
+        if not td.empty:
+            slower = int((td.time_ratio_mean > 1).sum())
+            found["bvt-td-slower"] = (ratio_verdict(slower, len(td)), (
+                f"TD's time per epoch above BU's in {slower} of {len(td)} cells; TD/BU time ratios: "
+                + _fmt(td, "time_ratio_mean", ".2f", "x")))
+        slow = rel[rel.label.isin(["TD", "TDuni", "TDrev"])]
+        if slow.label.nunique() == 3:
             slowest = slow.loc[slow.groupby(["dataset", "model"], sort=False).time_ratio_mean.idxmax()]
             n_slow = int((slowest.label == "TDrev").sum())
             found["bvt-tdrev-slowest"] = (ratio_verdict(n_slow, len(slowest)), (
                 f"TDrev the slowest in {n_slow} of {len(slowest)} cells; TD/BU time ratios of TDrev: "
                 + _fmt(slow[slow.label == "TDrev"], "time_ratio_mean", ".2f", "x")))
-        found.update(_resnet_claims(ab))
-    prof = "/".join(sorted(set(df.profile))) if len(df) and "profile" in df else profile
-    return pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, "", profile)
+    prof = {c: _profiles(timing if c in TIME_CLAIMS else df, profile) for c in CLAIMS}
+    return pd.DataFrame([row(c, *found[c.id], prof[c.id]) if c.id in found else row(c, UNMEASURED, "", profile)
                          for c in CLAIMS.values()], columns=list(COLUMNS))
+
+
+def timing_spread(df: pd.DataFrame) -> pd.DataFrame:
+    """Per cell with several ``paper``-profile repeats: how far their times per epoch lie apart.
+
+    Returns:
+        Rows ``dataset, model, label, repeats, fastest, slowest`` (seconds per epoch) and
+        ``spread`` (slowest / fastest), largest spread first; empty without such cells.
+    """
+    cols = ["dataset", "model", "label", "repeats", "fastest", "slowest", "spread"]
+    paper = df[df.profile == "paper"] if len(df) and "profile" in df else df.iloc[0:0]
+    if paper.empty:
+        return pd.DataFrame(columns=cols)
+    g = paper.groupby(["dataset", "model", "label"], sort=False).seconds_per_epoch
+    out = g.agg(repeats="size", fastest="min", slowest="max").reset_index()
+    out = out[out.repeats > 1]
+    out["spread"] = out.slowest / out.fastest
+    return out.sort_values("spread", ascending=False)[cols].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------

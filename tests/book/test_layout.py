@@ -5,7 +5,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
+import pytest  # noqa: E402
 
 from tdlib import get_model  # noqa: E402
 from tdlib.book import layout, viz  # noqa: E402
@@ -85,4 +86,11 @@ def test_paper_scale_panels_are_marked():
     plt.close(fig)
     fig = viz.draw_relative(paired.drop(columns="profile"), ["mnist"])
     assert not any(viz.PAPER_MARK in t for t in _texts(fig))
+    plt.close(fig)
+    # times from other (reduced) runs: the bottom row shows their ratios, unmarked
+    fig = viz.draw_relative(paired, ["mnist"], time=paired.assign(profile="cpu", time_ratio=[7.0, 5.0]))
+    top, bottom = fig.axes[0], fig.axes[1]
+    assert any(viz.PAPER_MARK in t.get_text() for t in top.get_xticklabels())
+    assert not any(viz.PAPER_MARK in t.get_text() for t in bottom.get_xticklabels())
+    assert max(p.get_height() for p in bottom.patches) == pytest.approx(7.0)
     plt.close(fig)

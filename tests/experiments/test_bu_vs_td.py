@@ -117,6 +117,42 @@ def test_relative_pairs_by_repeat_and_claims_quote_the_numbers():
         "bvt-resnet-wide": cl.FAILS, "bvt-td-slower": cl.FAILS, "bvt-tdrev-slowest": cl.FAILS}
 
 
+def test_time_claims_rest_on_the_timing_runs_and_accuracy_claims_on_the_compared_ones():
+    def runs(profile, td_acc, td_sec, rev_sec):
+        df = _fake([("mnist", "lenetfc", v, None, r, acc, sec, 1, 100, 1)
+                    for r in (0, 1) for v, acc, sec in (("bu", 0.99, 10.0), ("td", td_acc, td_sec),
+                                                        ("uni", 0.98, 20.0), ("rev", 0.98, rev_sec))])
+        return df.assign(profile=profile)
+
+    shown = runs("paper", 0.99, 5.0, 8.0)  # loaded background runs: TD "faster" than BU, TDuni the slowest
+    quiet = runs("cpu", 0.90, 30.0, 60.0)  # the reduced grid: TD slower, TDrev the slowest, TD far less accurate
+    got = exp.claims(shown, "cpu", timing=quiet).set_index("id")
+    assert got.verdict["bvt-td-on-par"] == cl.HOLDS and got.profile["bvt-td-on-par"] == "paper"
+    assert got.verdict["bvt-td-slower"] == cl.HOLDS and got.profile["bvt-td-slower"] == "cpu"
+    assert got.verdict["bvt-tdrev-slowest"] == cl.HOLDS and "TDrev 6.00x" in got.measured["bvt-tdrev-slowest"]
+    alone = exp.claims(shown, "cpu").set_index("id")  # without timing runs, the shown runs' own times
+    assert alone.verdict["bvt-td-slower"] == cl.FAILS and alone.verdict["bvt-tdrev-slowest"] == cl.FAILS
+    rel = exp.relative(shown, quiet).set_index("label")
+    assert rel.d_acc_mean["TD"] == pytest.approx(0.0) and rel.time_ratio_mean["TD"] == pytest.approx(3.0)
+    ab = exp.absolute(shown, quiet).set_index("label")
+    assert ab.acc_mean["TD"] == pytest.approx(99.0) and ab.seconds_per_epoch["TDrev"] == pytest.approx(60.0)
+    assert list(exp.absolute(shown, quiet).columns) == list(exp.absolute(shown).columns)
+    lacking = exp.relative(shown, quiet[quiet.variant != "rev"]).set_index("label")
+    assert np.isnan(lacking.time_ratio_mean["TDrev"]) and lacking.time_ratio_mean["TDuni"] == pytest.approx(2.0)
+
+
+def test_timing_spread_compares_the_repeats_of_paper_profile_cells():
+    df = _fake([("mnist", "lenetfc", "bu", None, 0, 0.99, 27.5, 1, 100, 1),
+                ("mnist", "lenetfc", "bu", None, 1, 0.99, 12.5, 1, 100, 1),
+                ("mnist", "lenetfc", "td", None, 0, 0.99, 44.0, 1, 100, 1),
+                ("mnist", "lenetfc", "td", None, 1, 0.99, 55.0, 1, 100, 1),
+                ("mnist", "lenetfc", "rev", None, 0, 0.99, 200.0, 1, 100, 1)])
+    spread = exp.timing_spread(df.assign(profile="paper"))
+    assert spread.label.tolist() == ["BU", "TD"]  # TDrev has one repeat
+    assert spread.spread.tolist() == pytest.approx([2.2, 1.25]) and spread.repeats.tolist() == [2, 2]
+    assert exp.timing_spread(df.assign(profile="cpu")).empty
+
+
 def test_claims_list_every_claim_once_even_without_runs():
     empty = exp.claims(pd.DataFrame(), "smoke")
     assert empty.id.tolist() == list(exp.CLAIMS) and empty.id.is_unique
