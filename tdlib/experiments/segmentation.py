@@ -231,15 +231,28 @@ def per_class(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def summary(df: pd.DataFrame) -> pd.DataFrame:
+def summary(df: pd.DataFrame, timing: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per network: repeats, epochs, meshes, mean IoU and pixel accuracy (mean and std over repeats, %),
-    the paper's mean IoU and our difference from it (points), time per epoch, meshes/s and parameters."""
+    the paper's mean IoU and our difference from it (points), time per epoch, meshes/s and parameters.
+
+    Args:
+        df: :func:`table` rows.
+        timing: Other :func:`table` rows that time per epoch and meshes/s come from (default
+            ``df``; a network they lack gets NaN). The chapter passes its own grid: paper-profile
+            runs trained in the background beside other work, so their times describe the load.
+    """
     g = df.groupby(["model", "label"], sort=False)
     out = g.agg(repeats=("miou", "size"), epochs=("epochs", "first"), train_meshes=("train_meshes", "first"),
                 test_meshes=("test_meshes", "first"), miou_mean=("miou", "mean"), miou_std=("miou", "std"),
                 pixel_acc_mean=("pixel_acc", "mean"), pixel_acc_std=("pixel_acc", "std"),
                 seconds_per_epoch=("seconds_per_epoch", "mean"), meshes_per_s=("meshes_per_s", "mean"),
                 params=("params", "first"), profile=("profile", "first")).reset_index()
+    if timing is not None and not out.empty:
+        speed = ["seconds_per_epoch", "meshes_per_s"]
+        times = (timing.groupby("model", sort=False)[speed].mean() if len(timing)
+                 else pd.DataFrame(columns=speed, dtype=float))
+        for col in speed:
+            out[col] = out.model.map(times[col]).astype(float)
     out["paper_miou"] = out.model.map(PAPER_MIOU)
     out["diff_points"] = out.miou_mean - out.paper_miou
     out["paper_code_params"] = out.model.map(PAPER_CODE_PARAMS)

@@ -67,6 +67,11 @@ def test_tables_and_claims_on_hand_made_entries():
     assert s.miou_mean["unet"] == pytest.approx(81.0) and s.miou_std["unet"] == pytest.approx(math.sqrt(2))
     assert s.diff_points["fcn"] == pytest.approx(0.0) and s.paper_miou["td_seg"] == 75.0
     assert s.pixel_acc_mean["td_seg"] == pytest.approx(90.0)
+    # times from other runs (the reduced grid): the IoUs stay, the times change; a network they lack gets NaN
+    quiet = df[df.model != "fcn"].assign(seconds_per_epoch=30.0, meshes_per_s=30.0)
+    t = exp.summary(df, quiet).set_index("model")
+    assert t.miou_mean.equals(s.miou_mean) and t.seconds_per_epoch["unet"] == 30.0 and t.meshes_per_s["td_seg"] == 30.0
+    assert math.isnan(t.seconds_per_epoch["fcn"]) and list(t.columns) == list(s.columns)
     long = exp.iou_long(df)
     assert len(long) == 6 * 12 and long["class"].iloc[10] == "background" and long["class"].iloc[11] == "ignore"
     pc = exp.per_class(df)
