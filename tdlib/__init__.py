@@ -36,7 +36,9 @@ revision, device, load, wall time); a cell too long for one sitting (a 10,000-im
 cached in parts and merged. A chapter shows its default profile's grid, with each comparison
 group (BU and TD of one network; the three segmentation networks of one repeat) replaced by
 its ``paper``-profile entries where the whole group is cached (``results.prefer_complete``),
-a ``profile`` column in the tables and the paper-scale panels marked in the figures.
+a ``profile`` column in the tables and the paper-scale panels marked in the figures. Times
+per epoch always come from the chapter's own grid (background paper runs share their cores).
+The executor runs each missing cell right after its missing prerequisites (depth first).
 
 ``nets``, ``data``, ``pyramid``, ``io`` and ``provenance`` import nothing from ``train``,
 ``book`` or ``experiments``; ``explain`` imports only ``nets``, ``data``, ``pyramid`` and
