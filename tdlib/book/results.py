@@ -251,11 +251,12 @@ def status(root: Path | None = None) -> pd.DataFrame:
     """What is cached per chapter and profile, and what each profile still lacks.
 
     Returns:
-        One row per (chapter, profile) with ``cached`` (entries whose provenance has that
-        profile, of the experiments the chapter's plan lists), ``planned`` (entries the profile
-        needs, from the chapter's planner), ``missing`` (planned but not cached yet) and
-        ``other`` (that profile's entries of experiments the plan does not list: the cached parts
-        of sharded cells, which show a long cell's progress).
+        One row per (chapter, profile) with ``planned`` (the cells the profile needs, from the
+        chapter's planner), ``missing`` (planned but not cached yet), ``cached`` (planned and
+        cached, whatever profile computed them; for a chapter without a planner, its entries of
+        that profile) and ``other`` (that profile's entries that the plan does not list: the
+        cached parts of sharded cells, which show a long cell's progress, and the cells of
+        earlier grids).
     """
     from .chapters import PROFILES, notebook_chapters, settings
 
@@ -264,12 +265,13 @@ def status(root: Path | None = None) -> pd.DataFrame:
     for ch in notebook_chapters():
         for profile in PROFILES:
             planned = ch.plan(settings(ch.name, profile)) if ch.planner else []
+            keys = {(exp, config_key(exp, cfg)) for exp, cfg in planned}
             missing = sum(lookup(ch.name, exp, cfg, root) is None for exp, cfg in planned)
-            listed = {exp for exp, _ in planned}
             mine = [e for e in found if e.chapter == ch.name and e.provenance.get("profile") == profile]
-            cached_n = sum(not listed or e.experiment in listed for e in mine)
-            rows.append({"chapter": ch.name, "profile": profile, "cached": cached_n, "planned": len(planned),
-                         "missing": missing, "other": len(mine) - cached_n})
+            other = sum((e.experiment, config_key(e.experiment, e.config)) not in keys for e in mine) if planned else 0
+            rows.append({"chapter": ch.name, "profile": profile,
+                         "cached": len(planned) - missing if planned else len(mine), "planned": len(planned),
+                         "missing": missing, "other": other})
     return pd.DataFrame(rows)
 
 

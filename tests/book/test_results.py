@@ -122,6 +122,10 @@ def test_status_reports_missing_planned_entries(tmp_path, monkeypatch):
     cached("fake", "exp_part", {"i": 1, "start": 0}, lambda: 0, profile="cpu", root=tmp_path)  # a part of a cell
     row = status(root=tmp_path).set_index("profile").loc["cpu"]
     assert (row.cached, row.planned, row.missing, row.other) == (1, 2, 1, 1)
+    cached("fake", "exp", {"i": 9}, lambda: 0, profile="cpu", root=tmp_path)  # a cell of an earlier grid
+    cached("fake", "exp", {"i": 1}, lambda: 0, profile="paper", root=tmp_path)  # planned, computed at another profile
+    row = status(root=tmp_path).set_index("profile").loc["cpu"]
+    assert (row.cached, row.planned, row.missing, row.other) == (2, 2, 0, 2)
 
 
 def test_chapter_run_header_is_a_short_line_and_folded_settings_and_provenance(tmp_path):
