@@ -16,8 +16,10 @@ from typing import Any
 HOLDS, PARTLY, FAILS, UNMEASURED = "holds", "partly", "does not hold", "not measured at this profile"
 #: Every verdict a claim can get.
 VERDICTS = (HOLDS, PARTLY, FAILS, UNMEASURED)
-#: The columns of a chapter's ``claims.csv``.
-COLUMNS = ("id", "chapter", "section", "source", "claim", "paper", "verdict", "measured", "profile")
+#: The columns of a chapter's ``claims.csv``. ``paper_scale_verdict`` and ``paper_scale_measured``
+#: repeat the verdict on the cells computed at the paper's scale alone (:func:`add_paper_scale`).
+COLUMNS = ("id", "chapter", "section", "source", "claim", "paper", "verdict", "measured", "profile",
+           "paper_scale_verdict", "paper_scale_measured")
 
 
 @dataclass(frozen=True)
@@ -49,18 +51,54 @@ def ratio_verdict(hits: int, total: int) -> str:
     return HOLDS if hits == total else FAILS if hits <= total / 2 else PARTLY
 
 
-def row(claim: Claim, verdict: str, measured: str, profile: str) -> dict[str, Any]:
-    """One ``claims.csv`` row."""
-    if verdict not in VERDICTS:
-        raise ValueError(f"unknown verdict {verdict!r}; expected one of {', '.join(VERDICTS)}")
+def row(claim: Claim, verdict: str, measured: str, profile: str, paper_scale_verdict: str = "",
+        paper_scale_measured: str = "") -> dict[str, Any]:
+    """One ``claims.csv`` row (the paper-scale verdict blank unless given)."""
+    if verdict not in VERDICTS or paper_scale_verdict not in ("", *VERDICTS):
+        bad = verdict if verdict not in VERDICTS else paper_scale_verdict
+        raise ValueError(f"unknown verdict {bad!r}; expected one of {', '.join(VERDICTS)}")
     return {"id": claim.id, "chapter": claim.chapter, "section": claim.section, "source": claim.source,
-            "claim": claim.claim, "paper": claim.paper, "verdict": verdict, "measured": measured, "profile": profile}
+            "claim": claim.claim, "paper": claim.paper, "verdict": verdict, "measured": measured, "profile": profile,
+            "paper_scale_verdict": paper_scale_verdict, "paper_scale_measured": paper_scale_measured}
+
+
+def add_paper_scale(claims_df: Any, df: Any, compute: Any, column: str = "profile") -> Any:
+    """The claims, with each verdict computed again on the paper-scale cells alone.
+
+    A page mixes reduced cells with the cells cached at the paper's settings, so its verdicts
+    rest on both. This repeats them on ``df``'s rows whose ``column`` is ``"paper"``:
+    ``compute(rows)`` returns claims rows for them, and their measured verdicts fill
+    ``paper_scale_verdict`` and ``paper_scale_measured`` (blank where no such row exists or
+    the claim is not measured on them).
+
+    Args:
+        claims_df: Claims rows (:data:`COLUMNS`).
+        df: The table the verdicts were computed from.
+        compute: ``rows -> claims rows``: the chapter's verdicts on a part of ``df``.
+        column: The column that says which rows are paper-scale (``profile``; Grad-CAM:
+            ``trained_on``, the profile of the explained networks).
+    """
+    out = claims_df.copy()
+    out["paper_scale_verdict"], out["paper_scale_measured"] = "", ""
+    paper = df[df[column] == "paper"] if len(df) and column in df else None
+    if paper is None or paper.empty:
+        return out
+    got = compute(paper).set_index("id")
+    got = got[got.verdict != UNMEASURED]
+    out["paper_scale_verdict"] = out.id.map(got.verdict).fillna("")
+    out["paper_scale_measured"] = out.id.map(got.measured).fillna("")
+    return out
 
 
 def markdown(claims_df: Any, source: str = "paper") -> str:
-    """Claims rows (:data:`COLUMNS`) as a markdown list: the claim (``source``'s words; where), verdict, numbers."""
+    """Claims rows (:data:`COLUMNS`) as a markdown list: the claim (``source``'s words; where), verdict,
+    numbers, and the verdict on the paper-scale cells alone where there is one."""
+    def scale(r: Any) -> str:
+        v = getattr(r, "paper_scale_verdict", "")
+        return f" *Paper-scale cells alone:* **{v}**. {r.paper_scale_measured}." if v else ""
+
     return "\n".join(f"- **{r.claim}** ({source}: {r.paper}; {r.source}): **{r.verdict}**"
-                     + (f". {r.measured}." if r.measured else ".") for r in claims_df.itertuples())
+                     + (f". {r.measured}." if r.measured else ".") + scale(r) for r in claims_df.itertuples())
 
 
 def section_anchor(section: str) -> str:
@@ -111,7 +149,8 @@ def ledger(root: Any = None) -> Any:
         for cid, claim in stated.items():
             if found is not None and cid in found.index:
                 r = found.loc[cid]
-                rows.append({**row(claim, str(r.verdict), str(r.measured), str(r.profile))})
+                rows.append(row(claim, str(r.verdict), str(r.measured), str(r.profile),
+                                str(r.get("paper_scale_verdict", "")), str(r.get("paper_scale_measured", ""))))
             else:
                 rows.append(row(claim, UNMEASURED, "", ""))
             rows[-1]["href"] = f"{ch.name}.html#{section_anchor(claim.section)}"

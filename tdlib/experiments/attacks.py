@@ -34,7 +34,7 @@ from .. import robustness as rb
 from ..book import results
 from ..book.chapters import Plan, pick
 from ..book.chapters import settings as chapter_settings
-from ..book.claims import COLUMNS, FAILS, HOLDS, UNMEASURED, Claim, ratio_verdict, row
+from ..book.claims import COLUMNS, FAILS, HOLDS, UNMEASURED, Claim, add_paper_scale, ratio_verdict, row
 from ..data import load_splits
 from ..nets.params import VARIANT_NAMES
 from ..train import TrainConfig, base_dataset, load_weights
@@ -422,7 +422,7 @@ def _ablation_claims(ablation: pd.DataFrame) -> dict[str, tuple[str, str]]:
     return out
 
 
-def claims(df: pd.DataFrame, ablation: pd.DataFrame | None, profile: str) -> pd.DataFrame:
+def claims(df: pd.DataFrame, ablation: pd.DataFrame | None, profile: str, paper_scale: bool = True) -> pd.DataFrame:
     """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
 
     * The family claims: per (dataset, model, attack) of the family, TD's whole-curve
@@ -433,15 +433,18 @@ def claims(df: pd.DataFrame, ablation: pd.DataFrame | None, profile: str) -> pd.
       frequent worst input (pair) over the attacks is the paper's (:func:`ablation_verdicts`);
       ``ratio_verdict`` over the (dataset, model) cells.
 
-    A claim without data is ``not measured at this profile``.
+    A claim without data is ``not measured at this profile``. ``paper_scale``: also the
+    verdicts on the paper-profile rows alone (:func:`tdlib.book.claims.add_paper_scale`; the
+    ablation's claims stay blank there).
     """
     found: dict[str, tuple[str, str]] = {}
     if len(df):
         found.update(_family_claims(family_gaps(df)))
     found.update(_ablation_claims(ablation))
     prof = "/".join(sorted(set(df.profile.dropna()))) if len(df) and "profile" in df else profile
-    return pd.DataFrame([row(c, *found[c.id], prof or profile) if c.id in found else row(c, UNMEASURED, "", profile)
-                         for c in CLAIMS.values()], columns=list(COLUMNS))
+    out = pd.DataFrame([row(c, *found[c.id], prof or profile) if c.id in found else row(c, UNMEASURED, "", profile)
+                        for c in CLAIMS.values()], columns=list(COLUMNS))
+    return add_paper_scale(out, df, lambda rows: claims(rows, None, "paper", False)) if paper_scale else out
 
 
 # --------------------------------------------------------------------------------------------

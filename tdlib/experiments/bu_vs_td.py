@@ -25,7 +25,7 @@ import pandas as pd
 from ..book import results
 from ..book.chapters import Plan, pick
 from ..book.chapters import settings as chapter_settings
-from ..book.claims import COLUMNS, UNMEASURED, Claim, ratio_verdict, row
+from ..book.claims import COLUMNS, UNMEASURED, Claim, add_paper_scale, ratio_verdict, row
 from ..nets.params import VARIANT_NAMES
 from ..train import TrainConfig, load_weights, save_weights, train
 
@@ -339,7 +339,8 @@ def _profiles(df: pd.DataFrame, default: str) -> str:
     return "/".join(sorted(set(df.profile))) if len(df) and "profile" in df else default
 
 
-def claims(df: pd.DataFrame, profile: str, timing: pd.DataFrame | None = None) -> pd.DataFrame:
+def claims(df: pd.DataFrame, profile: str, timing: pd.DataFrame | None = None,
+           paper_scale: bool = True) -> pd.DataFrame:
     """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
 
     * ``bvt-td-on-par``: TD's mean accuracy within :data:`ON_PAR` point of BU's or above it, per
@@ -361,6 +362,8 @@ def claims(df: pd.DataFrame, profile: str, timing: pd.DataFrame | None = None) -
         timing: :func:`table` of the runs whose times per epoch are compared (default ``df``).
             The chapter passes its reduced grid: every time there is measured the same way,
             while the paper-profile runs trained in the background beside other work.
+        paper_scale: Also the verdicts on the paper-profile rows alone
+            (:func:`tdlib.book.claims.add_paper_scale`); the time claims stay blank there.
     """
     timing = df if timing is None else timing
     found: dict[str, tuple[str, str]] = {}
@@ -396,8 +399,10 @@ def claims(df: pd.DataFrame, profile: str, timing: pd.DataFrame | None = None) -
                 f"TDrev the slowest in {n_slow} of {len(slowest)} cells; TD/BU time ratios of TDrev: "
                 + _fmt(slow[slow.label == "TDrev"], "time_ratio_mean", ".2f", "x")))
     prof = {c: _profiles(timing if c in TIME_CLAIMS else df, profile) for c in CLAIMS}
-    return pd.DataFrame([row(c, *found[c.id], prof[c.id]) if c.id in found else row(c, UNMEASURED, "", profile)
-                         for c in CLAIMS.values()], columns=list(COLUMNS))
+    out = pd.DataFrame([row(c, *found[c.id], prof[c.id]) if c.id in found else row(c, UNMEASURED, "", profile)
+                        for c in CLAIMS.values()], columns=list(COLUMNS))
+    return (add_paper_scale(out, df, lambda rows: claims(rows, "paper", rows.iloc[0:0], False)) if paper_scale
+            else out)
 
 
 def timing_spread(df: pd.DataFrame) -> pd.DataFrame:

@@ -51,7 +51,7 @@ from torch import Tensor, nn
 from ..book import results
 from ..book.chapters import Plan, pick
 from ..book.chapters import settings as chapter_settings
-from ..book.claims import COLUMNS, FAILS, HOLDS, UNMEASURED, Claim, ratio_verdict, row
+from ..book.claims import COLUMNS, FAILS, HOLDS, UNMEASURED, Claim, add_paper_scale, ratio_verdict, row
 from ..nets.params import VARIANT_NAMES
 from ..train import TrainConfig, base_dataset, load_weights
 from . import bu_vs_td
@@ -824,7 +824,8 @@ def _mesh_claim(meshes: pd.DataFrame) -> tuple[str, str]:
 
 
 def claims(long: pd.DataFrame, energy_df: pd.DataFrame, meshes: pd.DataFrame, profile: str,
-           imagenette: Mapping[str, float] | None = None, imagenette_note: str = "") -> pd.DataFrame:
+           imagenette: Mapping[str, float] | None = None, imagenette_note: str = "",
+           paper_scale: bool = True) -> pd.DataFrame:
     """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
 
     * ``gradcam-iou-higher``: TD's IoU above BU's at every threshold, per (dataset, model) and
@@ -841,6 +842,8 @@ def claims(long: pd.DataFrame, energy_df: pd.DataFrame, meshes: pd.DataFrame, pr
       ``imagenette_note`` (why: :func:`imagenette_status`) as its numbers.
 
     ``ratio_verdict``: ``holds`` when every case agrees, ``does not hold`` when at most half do.
+    ``paper_scale``: also the IoU verdicts on the networks trained at the paper profile alone
+    (``trained_on``; :func:`tdlib.book.claims.add_paper_scale`).
     """
     found: dict[str, tuple[str, str]] = {}
     s = summary(long)
@@ -858,9 +861,13 @@ def claims(long: pd.DataFrame, energy_df: pd.DataFrame, meshes: pd.DataFrame, pr
     prof = "/".join(sorted(set(long.profile.dropna()))) if len(long) and "profile" in long else profile
     prof = prof or profile
     notes = {"gradcam-imagenette-acc": imagenette_note}
-    return pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, notes.get(c.id, ""),
-                                                                                profile)
-                         for c in CLAIMS.values()], columns=list(COLUMNS))
+    out = pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, notes.get(c.id, ""),
+                                                                               profile)
+                        for c in CLAIMS.values()], columns=list(COLUMNS))
+    if not paper_scale:
+        return out
+    return add_paper_scale(out, long, lambda rows: claims(rows, energy_df.iloc[0:0], meshes.iloc[0:0], "paper",
+                                                          paper_scale=False), column="trained_on")
 
 
 def decode_layers(entry: results.Entry) -> dict[str, Any]:

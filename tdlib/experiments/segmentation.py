@@ -40,7 +40,7 @@ import torch
 from ..book import results
 from ..book.chapters import Plan, pick
 from ..book.chapters import settings as chapter_settings
-from ..book.claims import COLUMNS, FAILS, HOLDS, PARTLY, UNMEASURED, Claim, ratio_verdict, row
+from ..book.claims import COLUMNS, FAILS, HOLDS, PARTLY, UNMEASURED, Claim, add_paper_scale, ratio_verdict, row
 from ..data.mesh import IGNORE, MESH_COUNTS, MESH_INFO, NUM_CLASSES
 from ..train import TrainConfig, save_weights, train
 
@@ -306,7 +306,7 @@ def profile_note(df: pd.DataFrame, profile: str) -> str:
     return "\n\n".join(out)
 
 
-def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
+def claims(df: pd.DataFrame, profile: str, paper_scale: bool = True) -> pd.DataFrame:
     """Every claim of :data:`CLAIMS` with a computed verdict and the numbers it rests on (``claims.csv`` rows).
 
     * ``seg-miou``: each network's mean IoU within :data:`ROUGHLY_POINTS` of the paper's
@@ -317,7 +317,8 @@ def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
       (comparable) and below both (slightly below): ``holds`` when both, ``partly`` when only
       comparable, ``does not hold`` when not comparable.
 
-    A claim without data is ``not measured at this profile``.
+    A claim without data is ``not measured at this profile``. ``paper_scale``: also the
+    verdicts on the paper-profile repeats alone (:func:`tdlib.book.claims.add_paper_scale`).
     """
     found: dict[str, tuple[str, str]] = {}
     means = summary(df).set_index("model").miou_mean.to_dict() if len(df) else {}
@@ -348,8 +349,9 @@ def claims(df: pd.DataFrame, profile: str) -> pd.DataFrame:
             f"{'yes' if comparable else 'no'}, below {'both' if len(bus) > 1 else LABELS[bus[0]]} "
             f"{'yes' if under else 'no'}"))
     prof = "/".join(sorted(set(df.profile))) if len(df) else profile
-    return pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, "", profile)
-                         for c in CLAIMS.values()], columns=list(COLUMNS))
+    out = pd.DataFrame([row(c, *found[c.id], prof) if c.id in found else row(c, UNMEASURED, "", profile)
+                        for c in CLAIMS.values()], columns=list(COLUMNS))
+    return add_paper_scale(out, df, lambda rows: claims(rows, "paper", False)) if paper_scale else out
 
 
 def example_meshes(count: int) -> tuple[torch.Tensor, torch.Tensor]:

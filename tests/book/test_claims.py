@@ -64,3 +64,35 @@ def test_the_ledger_reads_a_chapters_verdicts(tmp_path):
     table = cl.ledger(root=tmp_path).set_index("id")
     assert (table.loc[first.id, "verdict"], table.loc[first.id, "profile"]) == (cl.PARTLY, "cpu")
     assert cl.verdict_counts(table.reset_index()).loc["cpu", cl.PARTLY] == 1
+    assert table.loc[first.id, "paper_scale_verdict"] == ""
+    pd.DataFrame([cl.row(first, cl.PARTLY, "2 of 3", "cpu/paper", cl.HOLDS, "1 of 1")]).to_csv(
+        tmp_path / chapter.name / "claims.csv", index=False)
+    table = cl.ledger(root=tmp_path).set_index("id")
+    assert (table.loc[first.id, "paper_scale_verdict"], table.loc[first.id, "paper_scale_measured"]) == (
+        cl.HOLDS, "1 of 1")
+    old = pd.DataFrame([cl.row(first, cl.PARTLY, "2 of 3", "cpu")]).drop(columns=["paper_scale_verdict",
+                                                                             "paper_scale_measured"])
+    old.to_csv(tmp_path / chapter.name / "claims.csv", index=False)
+    assert cl.ledger(root=tmp_path).set_index("id").loc[first.id, "paper_scale_verdict"] == ""
+
+
+def test_add_paper_scale_repeats_the_verdicts_on_the_paper_rows_alone():
+    claim = cl.Claim("x", "bu-vs-td", "S", "paper §1", "TD is better.", "better")
+    other = cl.Claim("y", "bu-vs-td", "S", "paper §1", "Something else.", "yes")
+
+    def verdicts(df):  # TD better than BU in how many rows; "y" is never measured
+        hits = int((df.td > df.bu).sum())
+        return pd.DataFrame([cl.row(claim, cl.ratio_verdict(hits, len(df)), f"{hits} of {len(df)}", "p"),
+                             cl.row(other, cl.UNMEASURED, "", "p")], columns=list(cl.COLUMNS))
+
+    df = pd.DataFrame({"bu": [1, 1, 1], "td": [2, 0, 2], "profile": ["paper", "cpu", "paper"]})
+    got = cl.add_paper_scale(verdicts(df), df, verdicts).set_index("id")
+    assert got.verdict["x"] == cl.PARTLY and got.measured["x"] == "2 of 3"  # the page's verdict is kept
+    assert (got.paper_scale_verdict["x"], got.paper_scale_measured["x"]) == (cl.HOLDS, "2 of 2")
+    assert got.paper_scale_verdict["y"] == "" and got.paper_scale_measured["y"] == ""  # unmeasured: blank
+    none = cl.add_paper_scale(verdicts(df), df.assign(profile="cpu"), verdicts)
+    assert (none.paper_scale_verdict == "").all() and list(none.columns) == list(cl.COLUMNS)
+    text = cl.markdown(got.reset_index())
+    assert "*Paper-scale cells alone:* **holds**. 2 of 2." in text and text.count("Paper-scale") == 1
+    with pytest.raises(ValueError, match="unknown verdict"):
+        cl.row(claim, cl.HOLDS, "", "cpu", paper_scale_verdict="maybe")

@@ -55,6 +55,13 @@ def test_claims_count_cells_where_td_is_below_bu():
                else r for r in rows]
     got = exp.claims(pd.DataFrame(flipped), None, "cpu").set_index("id").verdict
     assert got["atk-uncorrelated"] == cl.FAILS and got["atk-spatial"] == cl.FAILS
+    # MNIST at the paper profile beside F-MNIST at cpu: the verdicts on the paper cells alone as well
+    paper = [r | {"profile": "paper"} for r in rows] + [r | {"dataset": "fashion_mnist"} for r in flipped]
+    got = exp.claims(pd.DataFrame(paper), None, "cpu").set_index("id")
+    assert got.profile["atk-uncorrelated"] == "cpu/paper" and "in 3 of 6" in got.measured["atk-uncorrelated"]
+    assert got.paper_scale_verdict["atk-uncorrelated"] == cl.HOLDS and "in 2 of 3" in got.paper_scale_measured[
+        "atk-uncorrelated"]
+    assert got.paper_scale_verdict["atk-correlated"] == ""
 
 
 def test_claims_list_every_claim_once_even_without_runs():

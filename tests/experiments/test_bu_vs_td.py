@@ -137,6 +137,14 @@ def test_time_claims_rest_on_the_timing_runs_and_accuracy_claims_on_the_compared
     ab = exp.absolute(shown, quiet).set_index("label")
     assert ab.acc_mean["TD"] == pytest.approx(99.0) and ab.seconds_per_epoch["TDrev"] == pytest.approx(60.0)
     assert list(exp.absolute(shown, quiet).columns) == list(exp.absolute(shown).columns)
+    # a page mixing profiles: its verdicts rest on both; the paper-scale ones on the paper cells alone
+    mixed = pd.concat([shown, quiet.assign(dataset="fashion_mnist")], ignore_index=True)
+    both = exp.claims(mixed, "cpu", timing=quiet).set_index("id")
+    assert both.verdict["bvt-td-on-par"] == cl.FAILS and both.profile["bvt-td-on-par"] == "cpu/paper"
+    assert both.paper_scale_verdict["bvt-td-on-par"] == cl.HOLDS
+    assert "in 1 of 1 (dataset, model) cells" in both.paper_scale_measured["bvt-td-on-par"]
+    assert both.paper_scale_verdict["bvt-td-slower"] == "", "times never come from the background runs"
+    assert (exp.claims(quiet, "cpu").paper_scale_verdict == "").all()
     lacking = exp.relative(shown, quiet[quiet.variant != "rev"]).set_index("label")
     assert np.isnan(lacking.time_ratio_mean["TDrev"]) and lacking.time_ratio_mean["TDuni"] == pytest.approx(2.0)
 

@@ -214,6 +214,11 @@ def test_tables_and_claims_on_hand_made_entries():
     assert ("more evenly between them (balance higher by more than 0.02) in 1 of 2, about as evenly as BU in 1"
             in measured["gradcam-several-objects"])
     assert measured["gradcam-imagenette-acc"] == "skipped here"
+    # the LeNetFC networks were trained at the paper profile: the IoU verdicts again, on them alone
+    assert got.paper_scale_verdict["gradcam-iou-higher"] == cl.FAILS  # LeNetFC in neither reading
+    assert "LeNetFC mnist" in got.paper_scale_measured["gradcam-iou-gap"]
+    assert "NIN" not in got.paper_scale_measured["gradcam-iou-gap"]
+    assert got.paper_scale_verdict["gradcam-energy"] == "" and got.paper_scale_verdict["gradcam-nin-larger"] == ""
     worse = exp.iou_long([_iou_entry("mnist", "nin_light", "bu", [0.3] * 5, [0.5], profile="paper",
                                      trained_on="paper"),
                           _iou_entry("mnist", "nin_light", "td", [0.2] * 5, [0.4], profile="paper",
