@@ -398,7 +398,9 @@ def claims(df: pd.DataFrame, profile: str, timing: pd.DataFrame | None = None,
             found["bvt-tdrev-slowest"] = (ratio_verdict(n_slow, len(slowest)), (
                 f"TDrev the slowest in {n_slow} of {len(slowest)} cells; TD/BU time ratios of TDrev: "
                 + _fmt(slow[slow.label == "TDrev"], "time_ratio_mean", ".2f", "x")))
-    prof = {c: _profiles(timing if c in TIME_CLAIMS else df, profile) for c in CLAIMS}
+    resnet = df[df.model == "resnet32"] if len(df) else df
+    prof = {c: _profiles(timing if c in TIME_CLAIMS else resnet if c.startswith("bvt-resnet") else df, profile)
+            for c in CLAIMS}
     out = pd.DataFrame([row(c, *found[c.id], prof[c.id]) if c.id in found else row(c, UNMEASURED, "", profile)
                         for c in CLAIMS.values()], columns=list(COLUMNS))
     return (add_paper_scale(out, df, lambda rows: claims(rows, "paper", rows.iloc[0:0], False)) if paper_scale

@@ -144,6 +144,10 @@ def test_time_claims_rest_on_the_timing_runs_and_accuracy_claims_on_the_compared
     assert both.paper_scale_verdict["bvt-td-on-par"] == cl.HOLDS
     assert "in 1 of 1 (dataset, model) cells" in both.paper_scale_measured["bvt-td-on-par"]
     assert both.paper_scale_verdict["bvt-td-slower"] == "", "times never come from the background runs"
+    resnet = pd.concat([mixed, _fake([("cifar10", "resnet32", v, None, 0, 0.9, 10.0, 1, 100, 1)
+                                      for v in ("bu", "td")]).assign(profile="cpu")], ignore_index=True)
+    profiles = exp.claims(resnet, "cpu", timing=quiet).set_index("id").profile
+    assert profiles["bvt-resnet-gap"] == "cpu" and profiles["bvt-td-on-par"] == "cpu/paper"
     assert (exp.claims(quiet, "cpu").paper_scale_verdict == "").all()
     lacking = exp.relative(shown, quiet[quiet.variant != "rev"]).set_index("label")
     assert np.isnan(lacking.time_ratio_mean["TDrev"]) and lacking.time_ratio_mean["TDuni"] == pytest.approx(2.0)
