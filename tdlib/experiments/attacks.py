@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -182,6 +183,41 @@ def run_grid(s: Mapping[str, Any], profile: str, *, recompute: bool = False, dev
 
     return [run_cell(c, profile, recompute=recompute, device=device)
             for c in tqdm(cell_configs(s), desc="attacks", disable=not progress)]
+
+
+def paper_progress(settings: Mapping[str, Any], paper: Mapping[str, Any] | None = None,
+                   root: Path | None = None) -> pd.DataFrame:
+    """How far the ``paper``-profile attacks of this grid's networks are: per (dataset, model, variant).
+
+    Args:
+        settings: This page's settings.
+        paper: The paper grid's settings (default the chapter's ``paper`` profile).
+        root: The results root.
+
+    Returns:
+        Rows ``dataset, model, label, attacks`` (cells of the paper grid), ``cached`` (of them,
+        merged and cached) and ``images_done`` (% of their test images covered by cached
+        cells and parts); only networks with something cached, empty otherwise.
+    """
+    cols = ["dataset", "model", "label", "attacks", "cached", "images_done"]
+    shown = {(c["dataset"], c["model"], c["variant"]) for c in cell_configs(settings)}
+    rows: dict[tuple[str, str, str], dict[str, float]] = {}
+    for c in cell_configs(paper if paper is not None else chapter_settings(CHAPTER, "paper")):
+        key = (c["dataset"], c["model"], c["variant"])
+        if key not in shown:
+            continue
+        r = rows.setdefault(key, {"attacks": 0, "cached": 0, "images": 0, "done": 0})
+        r["attacks"] += 1
+        r["images"] += c["images"]
+        if results.lookup(CHAPTER, EXPERIMENT, c, root) is not None:
+            r["cached"] += 1
+            r["done"] += c["images"]
+        else:
+            r["done"] += sum(p["stop"] - p["start"] for p in parts(c) if results.lookup(CHAPTER, PART, p, root))
+    out = pd.DataFrame([{"dataset": d, "model": m, "label": VARIANT_NAMES[v], "attacks": r["attacks"],
+                         "cached": r["cached"], "images_done": 100 * r["done"] / r["images"]}
+                        for (d, m, v), r in rows.items() if r["done"]], columns=cols)
+    return out
 
 
 def highest_fidelity(entries: list[results.Entry], s: Mapping[str, Any]) -> list[results.Entry]:

@@ -188,6 +188,21 @@ def test_the_executor_merges_each_cell_before_it_starts_the_parts_of_the_next(tm
     assert [t.cell.experiment for t in executor.pending("attacks", "paper", s)[1]][1:3] == [exp.EXPERIMENT, exp.PART]
 
 
+def test_paper_progress_counts_merged_cells_and_cached_parts(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    paper = settings("attacks", "paper", datasets=["mnist"], models={"mnist": ["lenetfc"]},
+                     attacks=["contrast_reduction", "shifts"], images=1_000)
+    page = settings("attacks", "cpu", datasets=["mnist"], models={"mnist": ["lenetfc"]})
+    assert exp.paper_progress(page, paper).empty, "nothing cached: no row"
+    cells = {(c["variant"], c["attack"]): c for c in exp.cell_configs(paper)}
+    results.store(exp.CHAPTER, exp.EXPERIMENT, cells[("bu", "contrast_reduction")], {"l2": []}, {"profile": "paper"})
+    results.store(exp.CHAPTER, exp.PART, exp.parts(cells[("bu", "shifts")])[1], {"l2": []}, {"profile": "paper"})
+    got = exp.paper_progress(page, paper)
+    assert got.to_dict("records") == [{"dataset": "mnist", "model": "lenetfc", "label": "BU", "attacks": 2,
+                                       "cached": 1, "images_done": 75.0}]  # 1,000 + 500 of 2,000 images
+    assert exp.paper_progress(settings("attacks", "cpu", datasets=["fashion_mnist"]), paper).empty
+
+
 def test_highest_fidelity_switches_a_network_only_when_all_its_paper_cells_are_cached(tmp_path, monkeypatch):
     monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
     cpu = settings("attacks", "cpu", datasets=["mnist", "fashion_mnist"],
