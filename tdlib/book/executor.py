@@ -592,6 +592,37 @@ def cell_cost(cell: Cell, root: Path | None = None, attack_queries: Mapping[tupl
     return Cost(nan, nan, note="not estimated")
 
 
+def measured_rates(chapter: str, root: Path | None = None) -> dict[tuple[str, str, str], list[float]]:
+    """GFLOP/s that the cached cells of a chapter reached, by ``(experiment, model, variant)``.
+
+    A training cell: its training FLOPs over its training time (seconds per epoch x epochs,
+    evaluation excluded, so a run resumed across sittings counts whole). An attack cell: its
+    queries x forward FLOPs over its attack seconds. These are rates of the worker that
+    computed them (one thread, with whatever else ran beside it), for :func:`plan_table`'s
+    ``hours_measured``; a FLOP count alone misjudges networks whose convolutions run much
+    faster or slower than the calibration step (segmentation U-nets: about 2.5x faster).
+    """
+    out: dict[tuple[str, str, str], list[float]] = {}
+    for e in results.entries(chapter, root):
+        c, r = e.config, e.result if isinstance(e.result, dict) else {}
+        try:
+            if e.experiment == "train" and "summary" in r:
+                s = r["summary"]
+                seconds = float(s["seconds_per_epoch"]) * int(s["epochs"])
+                flops = training_cost(c).train
+                key = (e.experiment, c["model"], c.get("variant", "bu"))
+            elif chapter == "attacks" and e.experiment == "minimal_l2" and r.get("queries") and r.get("seconds"):
+                seconds, flops = float(r["seconds"]), r["queries"] * forward_flops(c["trained"])
+                key = (e.experiment, c["model"], c["variant"])
+            else:
+                continue
+        except (KeyError, TypeError, ValueError):  # an entry from an older schema: no rate
+            continue
+        if seconds > 0 and flops > 0:
+            out.setdefault(key, []).append(flops / seconds / 1e9)
+    return out
+
+
 def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = None, *, gflops: float | None = None,
                root: Path | None = None) -> pd.DataFrame:
     """A chapter's grid: runs, cached, missing and the estimated compute of the missing ones.
@@ -608,8 +639,10 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
         One row per ``(experiment, dataset, model, variant)``: ``runs``, ``cached``, ``missing``,
         ``epochs``, ``train_images`` (per epoch), ``test_images``, ``mflop_per_image`` (forward),
         ``train_tflop`` and ``eval_tflop`` (of the missing runs), ``hours`` (of the missing runs
-        at the throughput) and ``note``. ``attrs`` holds ``gflops`` and ``throughput`` (its source).
-        Nothing is trained.
+        at the throughput), ``hours_measured`` (at the median rate that the cached cells of the
+        same network reached, :func:`measured_rates`: the hours of one such worker; NaN without
+        any) and ``note``. ``attrs`` holds ``gflops`` and ``throughput`` (its source). Nothing is
+        trained.
     """
     import pandas as pd
 
@@ -627,7 +660,7 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
                      "train": 0.0 if cached else cost.train, "eval": 0.0 if cached else cost.eval,
                      "note": cost.note})
     cols = ["experiment", "dataset", "model", "variant", "runs", "cached", "missing", "epochs", "train_images",
-            "test_images", "mflop_per_image", "train_tflop", "eval_tflop", "hours", "note"]
+            "test_images", "mflop_per_image", "train_tflop", "eval_tflop", "hours", "hours_measured", "note"]
     if not rows:
         out = pd.DataFrame(columns=cols)
         out.attrs.update(gflops=gflops, throughput="")
@@ -655,7 +688,10 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
         raise ValueError(f"gflops must be positive, got {gflops}")
     out["hours"] = ((out.train_tflop + out.eval_tflop) * 1e12 / (gflops * 1e9) / 3600 if gflops
                     else 0.0)
-    out.loc[out.missing == 0, ["train_tflop", "eval_tflop", "hours"]] = 0.0
+    rates = {k: statistics.median(v) for k, v in measured_rates(chapter, root).items()}
+    rate = [rates.get((e, m, v), math.nan) for e, m, v in zip(out.experiment, out.model, out.variant, strict=True)]
+    out["hours_measured"] = (out.train_tflop + out.eval_tflop) * 1e12 / (pd.Series(rate, index=out.index) * 1e9) / 3600
+    out.loc[out.missing == 0, ["train_tflop", "eval_tflop", "hours", "hours_measured"]] = 0.0
     out = out[cols]
     out.attrs.update(gflops=gflops, throughput=source)
     return out
@@ -680,6 +716,10 @@ def format_plan(chapter: str, profile: str, table: pd.DataFrame) -> str:
         unknown = int(table.loc[table.hours.isna(), "missing"].sum())
         if unknown:
             head += f"; {unknown} missing runs not estimated"
+    if missing and "hours_measured" in table and table.hours_measured[table.missing > 0].notna().any():
+        known = table[(table.missing > 0) & table.hours_measured.notna()]
+        head += (f"\nat the rates of the cached runs of the same networks (one worker like theirs): "
+                 f"{known.hours_measured.sum():,.2f} h for {int(known.missing.sum())} of the {missing} missing runs")
     import pandas as pd
 
     shown = table.astype({c: object for c in ("train_images", "test_images")})

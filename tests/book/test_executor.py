@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tdlib.book import executor, results
@@ -141,6 +142,25 @@ def test_plan_counts_the_runs_and_its_cost_scales_with_epochs(tmp_path, monkeypa
                  "-p", "variants=['bu','td']"]) == 0
     out = capsys.readouterr().out
     assert "bu-vs-td, profile smoke: 2 runs, 0 cached, 2 missing; estimated" in out and "at 10.0 GFLOP/s" in out
+
+
+def test_plan_also_estimates_hours_at_the_rates_the_cached_runs_reached(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    from tdlib.experiments import bu_vs_td
+
+    bu, td = bu_vs_td.cell_configs(small())
+    assert executor.plan_table("bu-vs-td", "smoke", small(), gflops=10.0).hours_measured.isna().all()
+    # a cached BU run of another grid (twice the epochs) that trained at 5 GFLOP/s
+    other = bu.as_dict() | {"epochs": 2 * bu.epochs, "seed": 7}
+    seconds = executor.training_cost(other).train / 5e9
+    summary = {"seconds_per_epoch": seconds / other["epochs"], "epochs": other["epochs"]}
+    results.store("bu-vs-td", "train", other, {"summary": summary}, {"profile": "cpu"})
+    assert executor.measured_rates("bu-vs-td")[("train", bu.model, "bu")] == [pytest.approx(5.0)]
+    plan = executor.plan_table("bu-vs-td", "smoke", small(), gflops=10.0).set_index("variant")
+    assert plan.hours_measured["bu"] == pytest.approx(2 * plan.hours["bu"])  # 5 GFLOP/s instead of 10
+    assert np.isnan(plan.hours_measured["td"]), "no cached TD run: no rate"
+    print(executor.format_plan("bu-vs-td", "smoke", plan.reset_index()))
+    assert "for 1 of the 2 missing runs" in capsys.readouterr().out
 
 
 def test_gpu_workers_are_pinned_to_one_device_each():
