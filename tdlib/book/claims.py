@@ -10,6 +10,7 @@ where the claims ledger reads them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,7 @@ def row(claim: Claim, verdict: str, measured: str, profile: str, paper_scale_ver
             "paper_scale_verdict": paper_scale_verdict, "paper_scale_measured": paper_scale_measured}
 
 
-def add_paper_scale(claims_df: Any, df: Any, compute: Any, column: str = "profile") -> Any:
+def add_paper_scale(claims_df: Any, df: Any, compute: Callable[[Any], Any], column: str = "profile") -> Any:
     """The claims, with each verdict computed again on the paper-scale cells alone.
 
     A page mixes reduced cells with the cells cached at the paper's settings, so its verdicts
