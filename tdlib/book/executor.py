@@ -600,7 +600,7 @@ def measured_rates(chapter: str, root: Path | None = None) -> dict[tuple[str, st
     queries x forward FLOPs over its attack seconds. These are rates of the worker that
     computed them (one thread, with whatever else ran beside it), for :func:`plan_table`'s
     ``hours_measured``; a FLOP count alone misjudges networks whose convolutions run much
-    faster or slower than the calibration step (segmentation U-nets: about 2.5x faster).
+    faster or slower than the calibration step (the segmentation U-nets, for one).
     """
     out: dict[tuple[str, str, str], list[float]] = {}
     for e in results.entries(chapter, root):

@@ -287,6 +287,8 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
 )}
 #: The claims about training time: :func:`claims` takes them from its ``timing`` runs.
 TIME_CLAIMS = ("bvt-td-slower", "bvt-tdrev-slowest")
+#: The claims that rest on the ResNet32 runs alone (their profile is those runs').
+RESNET_CLAIMS = ("bvt-resnet-gap", "bvt-resnet-wide")
 
 
 def profile_note(df: pd.DataFrame, profile: str) -> str:
@@ -399,7 +401,7 @@ def claims(df: pd.DataFrame, profile: str, timing: pd.DataFrame | None = None,
                 f"TDrev the slowest in {n_slow} of {len(slowest)} cells; TD/BU time ratios of TDrev: "
                 + _fmt(slow[slow.label == "TDrev"], "time_ratio_mean", ".2f", "x")))
     resnet = df[df.model == "resnet32"] if len(df) else df
-    prof = {c: _profiles(timing if c in TIME_CLAIMS else resnet if c.startswith("bvt-resnet") else df, profile)
+    prof = {c: _profiles(timing if c in TIME_CLAIMS else resnet if c in RESNET_CLAIMS else df, profile)
             for c in CLAIMS}
     out = pd.DataFrame([row(c, *found[c.id], prof[c.id]) if c.id in found else row(c, UNMEASURED, "", profile)
                         for c in CLAIMS.values()], columns=list(COLUMNS))
