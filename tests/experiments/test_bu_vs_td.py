@@ -1,13 +1,17 @@
 """tdlib.experiments.bu_vs_td: the grid, its cache (resume after an interruption), the comparisons."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from tdlib.book import claims as cl
 from tdlib.book import results
 from tdlib.book.chapters import settings
 from tdlib.experiments import bu_vs_td as exp
+from tdlib.train import TrainConfig, evaluate, load_data, load_weights
 
 TINY = {"datasets": ["mnist"], "models": {"mnist": ["lenetfc"]}, "variants": ["bu", "td"], "repeats": 2,
         "epochs": 1, "train_subset": 128, "test_subset": 64, "wide_td": False}
@@ -203,3 +207,21 @@ def test_highest_fidelity_takes_a_group_at_the_paper_profile_only_when_complete(
     assert exp.absolute(best).set_index(["dataset", "label"]).profile.to_dict() == {
         ("mnist", "BU"): "paper", ("mnist", "TD"): "paper",
         ("fashion_mnist", "BU"): "cpu", ("fashion_mnist", "TD"): "cpu"}
+
+
+@pytest.mark.parametrize("variant", ["bu", "td", "uni", "rev"])
+def test_committed_paper_networks_still_score_their_cached_accuracy(variant, mnist_available):
+    """Today's code gives each committed paper-profile MNIST LeNetFC (repeat 0) the test accuracy
+    cached when it was trained, to the image. The attacks and Grad-CAM pages load these weights
+    into today's networks, so a change of the builder, the layers or the data pipeline that alters
+    what a trained network computes would quietly invalidate them; it fails here instead."""
+    committed = Path(__file__).resolve().parents[2] / "data" / "results"
+    config = TrainConfig.paper("mnist", "lenetfc", variant)
+    path = exp.weights_path(config, committed)
+    if not path.is_file():
+        pytest.skip(f"{path} is not in the repository")
+    cached = results.load(path.with_suffix(".json")).result["summary"]["test_acc"]
+    data = load_data(config, torch.device("cpu"))
+    _, acc = evaluate(load_weights(config, path), data.x_test, data.y_test)
+    assert len(data.y_test) == 10_000
+    assert round(acc * 10_000) == round(cached * 10_000), f"{variant}: {acc:.4f} now, {cached:.4f} cached"
