@@ -211,8 +211,10 @@ def relative(df: pd.DataFrame, timing: pd.DataFrame | None = None) -> pd.DataFra
 
 
 def absolute(df: pd.DataFrame, timing: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per cell: repeats, epochs, training images, test accuracy (%) mean and std, seconds per
-    epoch, images/s, parameters, and the paper's number where its text gives one.
+    """Per cell: repeats, epochs, training images, test accuracy (%) mean and std, every repeat's
+    accuracy in the order of the repeats (``acc_runs``: two runs that score alike give a std of 0,
+    and the runs show that it is no copy), seconds per epoch, images/s, parameters, and the
+    paper's number where its text gives one.
 
     Args:
         df: :func:`table` rows.
@@ -227,6 +229,9 @@ def absolute(df: pd.DataFrame, timing: pd.DataFrame | None = None) -> pd.DataFra
                 seconds_per_epoch=("seconds_per_epoch", "mean"), images_per_s=("images_per_s", "mean"),
                 params=("params", "first"), **extra).reset_index()
     out[["acc_mean", "acc_std"]] *= 100
+    runs = df.sort_values("repeat", kind="stable").groupby(keys, sort=False).test_acc.agg(
+        lambda s: ", ".join(f"{100 * a:.2f}" for a in s)).rename("acc_runs")
+    out = out.join(runs, on=keys)
     out["paper_text"] = [PAPER_TEXT_ACCURACY.get((m, lab), "") if d.startswith("cifar10") else ""
                          for d, m, lab in zip(out.dataset, out.model, out.label, strict=True)]
     if timing is not None and not out.empty:

@@ -110,6 +110,9 @@ def test_relative_pairs_by_repeat_and_claims_quote_the_numbers():
     assert exp.profile_note(df, "paper") == ""
     ab = exp.absolute(df).set_index("label")
     assert ab.loc["TD", "paper_text"] == "~83" and ab.loc["BU", "acc_mean"] == pytest.approx(89.0)
+    # Equal runs give a std of 0; the runs themselves are listed, in the order of the repeats
+    assert ab.loc["TD", "acc_std"] == 0 and ab.loc["TD", "acc_runs"] == "84.00, 84.00"
+    assert exp.absolute(df.iloc[::-1]).set_index("label").loc["TDuni", "acc_runs"] == "80.00, 82.00"
     # TD on par and as fast as BU, TDuni the best and slowest, the wide TD no better than TD: the verdicts flip
     cells[("td", None)] = [(0.90, 10.0), (0.88, 12.0)]
     cells[("uni", None)] = [(0.95, 50.0), (0.95, 50.0)]
