@@ -34,3 +34,9 @@ def smoke_lenetfc(tmp_path, monkeypatch) -> dict[str, TrainConfig]:
         shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
         out[c.variant] = c
     return out
+
+
+@pytest.fixture
+def committed_results() -> Path:
+    """The results cache committed with the repository (read only: never write into it)."""
+    return COMMITTED

@@ -1,7 +1,5 @@
 """tdlib.experiments.bu_vs_td: the grid, its cache (resume after an interruption), the comparisons."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -213,14 +211,13 @@ def test_highest_fidelity_takes_a_group_at_the_paper_profile_only_when_complete(
 
 
 @pytest.mark.parametrize("variant", ["bu", "td", "uni", "rev"])
-def test_committed_paper_networks_still_score_their_cached_accuracy(variant, mnist_available):
+def test_committed_paper_networks_still_score_their_cached_accuracy(variant, mnist_available, committed_results):
     """Today's code gives each committed paper-profile MNIST LeNetFC (repeat 0) the test accuracy
     cached when it was trained, to the image. The attacks and Grad-CAM pages load these weights
     into today's networks, so a change of the builder, the layers or the data pipeline that alters
     what a trained network computes would quietly invalidate them; it fails here instead."""
-    committed = Path(__file__).resolve().parents[2] / "data" / "results"
     config = TrainConfig.paper("mnist", "lenetfc", variant)
-    path = exp.weights_path(config, committed)
+    path = exp.weights_path(config, committed_results)
     if not path.is_file():
         pytest.skip(f"{path} is not in the repository")
     cached = results.load(path.with_suffix(".json")).result["summary"]["test_acc"]
