@@ -57,6 +57,8 @@ def test_channels_last_rule_follows_the_narrowest_batchnorm():
     assert not use_channels_last(get_model("lenetfc"))       # 6-channel BatchNorm at 28x28
     assert not use_channels_last(get_model("lenetfc", "td"))
     assert use_channels_last(get_model("nin_light", "td"))
+    assert use_channels_last(get_model("fcn"))              # its only small BatchNorm is the output's
+    assert use_channels_last(get_model("unet"))
     assert use_channels_last(fold_batchnorm(get_model("lenetfc")))  # no BatchNorm left
 
 
