@@ -598,11 +598,28 @@ def measured_rates(chapter: str, root: Path | None = None) -> dict[tuple[str, st
     A training cell: its training FLOPs over its training time (seconds per epoch x epochs,
     evaluation excluded, so a run resumed across sittings counts whole). An attack cell: its
     queries x forward FLOPs over its attack seconds. These are rates of the worker that
-    computed them (one thread, with whatever else ran beside it), for :func:`plan_table`'s
-    ``hours_measured``; a FLOP count alone misjudges networks whose convolutions run much
-    faster or slower than the calibration step (the segmentation U-nets, for one).
+    computed them (one thread, with whatever else ran beside it, on the machine that its
+    provenance names: :func:`rate_devices`), for :func:`plan_table`'s ``hours_measured``; a
+    FLOP count alone misjudges networks whose convolutions run much faster or slower than the
+    calibration step (the segmentation U-nets, for one).
     """
     out: dict[tuple[str, str, str], list[float]] = {}
+    for key, gflops, _ in _cell_rates(chapter, root):
+        out.setdefault(key, []).append(gflops)
+    return out
+
+
+def rate_devices(chapter: str, root: Path | None = None) -> dict[tuple[str, str, str], list[str]]:
+    """The machines (provenance ``device``) behind :func:`measured_rates`, by the same keys, sorted."""
+    out: dict[tuple[str, str, str], set[str]] = {}
+    for key, _, device in _cell_rates(chapter, root):
+        out.setdefault(key, set()).add(device)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _cell_rates(chapter: str, root: Path | None = None) -> list[tuple[tuple[str, str, str], float, str]]:
+    """``(key, GFLOP/s, device)`` of every cached cell of a chapter with a measurable rate."""
+    out = []
     for e in results.entries(chapter, root):
         c, r = e.config, e.result if isinstance(e.result, dict) else {}
         try:
@@ -619,7 +636,7 @@ def measured_rates(chapter: str, root: Path | None = None) -> dict[tuple[str, st
         except (KeyError, TypeError, ValueError):  # an entry from an older schema: no rate
             continue
         if seconds > 0 and flops > 0:
-            out.setdefault(key, []).append(flops / seconds / 1e9)
+            out.append((key, flops / seconds / 1e9, str(e.provenance.get("device", "unknown device"))))
     return out
 
 
@@ -689,11 +706,15 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
     out["hours"] = ((out.train_tflop + out.eval_tflop) * 1e12 / (gflops * 1e9) / 3600 if gflops
                     else 0.0)
     rates = {k: statistics.median(v) for k, v in measured_rates(chapter, root).items()}
-    rate = [rates.get((e, m, v), math.nan) for e, m, v in zip(out.experiment, out.model, out.variant, strict=True)]
+    keys_ = list(zip(out.experiment, out.model, out.variant, strict=True))
+    rate = [rates.get(k, math.nan) for k in keys_]
     out["hours_measured"] = (out.train_tflop + out.eval_tflop) * 1e12 / (pd.Series(rate, index=out.index) * 1e9) / 3600
     out.loc[out.missing == 0, ["train_tflop", "eval_tflop", "hours", "hours_measured"]] = 0.0
+    machines = rate_devices(chapter, root)
+    used = [k for k, missing, h in zip(keys_, out.missing, out.hours_measured, strict=True) if missing and pd.notna(h)]
     out = out[cols]
-    out.attrs.update(gflops=gflops, throughput=source)
+    out.attrs.update(gflops=gflops, throughput=source,
+                     rate_devices=sorted({d for k in used for d in machines.get(k, [])}))
     return out
 
 
@@ -718,7 +739,8 @@ def format_plan(chapter: str, profile: str, table: pd.DataFrame) -> str:
             head += f"; {unknown} missing runs not estimated"
     if missing and "hours_measured" in table and table.hours_measured[table.missing > 0].notna().any():
         known = table[(table.missing > 0) & table.hours_measured.notna()]
-        head += (f"\nat the rates of the cached runs of the same networks (one worker like theirs): "
+        machines = "; ".join(table.attrs.get("rate_devices") or []) or "unknown machines"
+        head += (f"\nat the rates of the cached runs of the same networks (one worker like theirs, on {machines}): "
                  f"{known.hours_measured.sum():,.2f} h for {int(known.missing.sum())} of the {missing} missing runs")
     import pandas as pd
 

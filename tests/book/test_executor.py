@@ -131,7 +131,7 @@ def test_plan_counts_the_runs_and_its_cost_scales_with_epochs(tmp_path, monkeypa
     assert list(one.variant) == ["bu", "td"] and one.runs.sum() == 2 and one.missing.sum() == 2
     assert two.train_tflop.to_numpy() == pytest.approx(2 * one.train_tflop.to_numpy(), rel=1e-12)
     assert (two.hours > one.hours).all() and (one.hours > 0).all()
-    assert one.attrs == {"gflops": 10.0, "throughput": "given"}
+    assert one.attrs == {"gflops": 10.0, "throughput": "given", "rate_devices": []}
     # ResNet32 TD costs more per image than its BU, and the paper grid has every cell 4 times
     paper = executor.plan_table("bu-vs-td", "paper", gflops=1000.0)
     assert paper.runs.sum() == 136 and paper.cached.sum() == 0
@@ -154,13 +154,15 @@ def test_plan_also_estimates_hours_at_the_rates_the_cached_runs_reached(tmp_path
     other = bu.as_dict() | {"epochs": 2 * bu.epochs, "seed": 7}
     seconds = executor.training_cost(other).train / 5e9
     summary = {"seconds_per_epoch": seconds / other["epochs"], "epochs": other["epochs"]}
-    results.store("bu-vs-td", "train", other, {"summary": summary}, {"profile": "cpu"})
+    results.store("bu-vs-td", "train", other, {"summary": summary}, {"profile": "cpu", "device": "Old CPU (2 cores)"})
     assert executor.measured_rates("bu-vs-td")[("train", bu.model, "bu")] == [pytest.approx(5.0)]
+    assert executor.rate_devices("bu-vs-td") == {("train", bu.model, "bu"): ["Old CPU (2 cores)"]}
     plan = executor.plan_table("bu-vs-td", "smoke", small(), gflops=10.0).set_index("variant")
     assert plan.hours_measured["bu"] == pytest.approx(2 * plan.hours["bu"])  # 5 GFLOP/s instead of 10
     assert np.isnan(plan.hours_measured["td"]), "no cached TD run: no rate"
     print(executor.format_plan("bu-vs-td", "smoke", plan.reset_index()))
-    assert "for 1 of the 2 missing runs" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "for 1 of the 2 missing runs" in out and "on Old CPU (2 cores))" in out, "the rates' machine is named"
 
 
 def test_gpu_workers_are_pinned_to_one_device_each():
