@@ -268,6 +268,42 @@ def table(found: list[results.Entry], budgets: Mapping[str, tuple[float, ...]]) 
     return df
 
 
+def failure_classes(found: list[results.Entry]) -> pd.DataFrame:
+    """Which true classes an attack fails on: one row per cell with failures (no adversarial found).
+
+    A network that maps every strongly perturbed image to one class cannot be moved off that
+    class by noise, so its images of that class count as infinitely robust (the paper-trained BU
+    LeNetFC does this on MNIST): ``top_share`` near 100 % shows such a sink.
+
+    Returns:
+        Rows ``dataset, model, label, attack, profile, failures`` (images), ``failed`` (% of the
+        attacked images), ``top_class`` (the true class most frequent among the failures),
+        ``top_share`` (% of the failures in it) and ``top_failed`` (% of that class's attacked
+        images that failed).
+    """
+    cols = ["dataset", "model", "label", "attack", "profile", "failures", "failed", "top_class", "top_share",
+            "top_failed"]
+    labels: dict[tuple[str, int], torch.Tensor] = {}
+    rows = []
+    for e in found:
+        c, l2 = e.config, l2_of(e)
+        failed = torch.isinf(l2)
+        if not failed.any():
+            continue
+        key = (c["dataset"], len(l2))
+        if key not in labels:
+            labels[key] = test_images(*key)[1]
+        y = labels[key]
+        counts = torch.bincount(y[failed], minlength=int(y.max()) + 1)
+        top = int(counts.argmax())
+        rows.append({"dataset": c["dataset"], "model": c["model"], "label": VARIANT_NAMES[c["variant"]],
+                     "attack": c["attack"], "profile": e.provenance.get("profile"), "failures": int(failed.sum()),
+                     "failed": 100 * float(failed.float().mean()), "top_class": top,
+                     "top_share": 100 * float(counts[top]) / int(failed.sum()),
+                     "top_failed": 100 * float(counts[top]) / int((y == top).sum())})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def curves(found: list[results.Entry]) -> pd.DataFrame:
     """The accuracy-loss curves of every cell, long format (one row per curve point)."""
     parts = []

@@ -223,3 +223,18 @@ def test_highest_fidelity_switches_a_network_only_when_all_its_paper_cells_are_c
     assert "cached at the `paper` profile" in exp.profile_note("cpu", df) and "mnist lenetfc" in exp.profile_note(
         "cpu", df)
     assert exp.highest_fidelity(list(stored.values()), {**cpu, "profile": "paper"}) == list(stored.values())
+
+
+def test_failure_classes_name_the_class_that_the_failures_share(monkeypatch):
+    import torch
+
+    labels = torch.tensor([8, 8, 8, 3, 8, 1])
+    monkeypatch.setattr(exp, "test_images", lambda dataset, n: (torch.zeros(n, 1, 2, 2), labels[:n], None))
+    found = [_entry("bu", [None, None, 1.0, None, 2.0, 0.5]), _entry("td", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])]
+    df = exp.failure_classes(found)
+    assert len(df) == 1, "a cell without failures has no row"
+    row = df.iloc[0]
+    assert (row.label, row.failures, row.top_class) == ("BU", 3, 8)
+    assert row.failed == pytest.approx(50.0)
+    assert row.top_share == pytest.approx(200 / 3)  # 2 of the 3 failures are 8s
+    assert row.top_failed == pytest.approx(50.0)  # 2 of the 4 attacked 8s failed
