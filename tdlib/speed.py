@@ -64,16 +64,15 @@ def tuned_allocator() -> bool:
 def use_channels_last(model: nn.Module) -> bool:
     """Whether NHWC pays off: unless a BatchNorm of the body has fewer than 16 channels.
 
-    The output BatchNorm (the head's, or the last one registered, as FCN's on its 12 score
-    maps) is one layer and does not count. Measured on the 2-core CPU: NHWC speeds up the
+    The output BatchNorm (the last one registered: the head's, or FCN's on its 12 score maps)
+    is one layer and does not count. Measured on the 2-core CPU: NHWC speeds up the
     convolutions of every model here, but PyTorch's NHWC BatchNorm on few channels is about
     4x slower than NCHW (6 channels, 128x28x28: 4.0 ms against 1.1 ms forward + backward),
     which outweighs that in LeNetFC (6-channel layers at full resolution). NIN-light trains
     1.4x faster in NHWC, FCN 1.2x (a batch of 128 meshes: 4.6 s against 5.5 s per step).
     """
-    norms = [(name, m.num_features) for name, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
-    widths = [c for name, c in norms[:-1] if not name.startswith("head")]
-    return min(widths, default=16) >= 16
+    widths = [m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    return min(widths[:-1], default=16) >= 16
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:

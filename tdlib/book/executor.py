@@ -603,18 +603,20 @@ def measured_rates(chapter: str, root: Path | None = None) -> dict[tuple[str, st
     FLOP count alone misjudges networks whose convolutions run much faster or slower than the
     calibration step (the segmentation U-nets, for one).
     """
-    out: dict[tuple[str, str, str], list[float]] = {}
-    for key, gflops, _ in _cell_rates(chapter, root):
-        out.setdefault(key, []).append(gflops)
-    return out
+    return _by_key(_cell_rates(chapter, root), 1)
 
 
 def rate_devices(chapter: str, root: Path | None = None) -> dict[tuple[str, str, str], list[str]]:
     """The machines (provenance ``device``) behind :func:`measured_rates`, by the same keys, sorted."""
-    out: dict[tuple[str, str, str], set[str]] = {}
-    for key, _, device in _cell_rates(chapter, root):
-        out.setdefault(key, set()).add(device)
-    return {k: sorted(v) for k, v in out.items()}
+    return {k: sorted(set(v)) for k, v in _by_key(_cell_rates(chapter, root), 2).items()}
+
+
+def _by_key(cells: list[tuple[Any, ...]], field: int) -> dict[tuple[str, str, str], list[Any]]:
+    """Field ``field`` of :func:`_cell_rates`'s tuples, gathered by their key."""
+    out: dict[tuple[str, str, str], list[Any]] = {}
+    for cell in cells:
+        out.setdefault(cell[0], []).append(cell[field])
+    return out
 
 
 def _cell_rates(chapter: str, root: Path | None = None) -> list[tuple[tuple[str, str, str], float, str]]:
@@ -705,13 +707,14 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
         raise ValueError(f"gflops must be positive, got {gflops}")
     out["hours"] = ((out.train_tflop + out.eval_tflop) * 1e12 / (gflops * 1e9) / 3600 if gflops
                     else 0.0)
-    rates = {k: statistics.median(v) for k, v in measured_rates(chapter, root).items()}
-    keys_ = list(zip(out.experiment, out.model, out.variant, strict=True))
-    rate = [rates.get(k, math.nan) for k in keys_]
+    cell_rates = _cell_rates(chapter, root)  # one pass over the cache for the rates and their machines
+    rates = {k: statistics.median(v) for k, v in _by_key(cell_rates, 1).items()}
+    machines = _by_key(cell_rates, 2)
+    row_keys = list(zip(out.experiment, out.model, out.variant, strict=True))
+    rate = [rates.get(k, math.nan) for k in row_keys]
     out["hours_measured"] = (out.train_tflop + out.eval_tflop) * 1e12 / (pd.Series(rate, index=out.index) * 1e9) / 3600
     out.loc[out.missing == 0, ["train_tflop", "eval_tflop", "hours", "hours_measured"]] = 0.0
-    machines = rate_devices(chapter, root)
-    used = [k for k, missing, h in zip(keys_, out.missing, out.hours_measured, strict=True) if missing and pd.notna(h)]
+    used = [k for k, n, h in zip(row_keys, out.missing, out.hours_measured, strict=True) if n and pd.notna(h)]
     out = out[cols]
     out.attrs.update(gflops=gflops, throughput=source,
                      rate_devices=sorted({d for k in used for d in machines.get(k, [])}))
