@@ -3,9 +3,11 @@
 Commands:
     list     the book's chapters, their parameters and profiles
     run      execute chapter notebooks with papermill (a profile, -p key=value, --recompute); with
-             --executor local|dask, first compute the missing cells of each chapter's grid
+             --executor local|dask, first compute the missing cells of each chapter's grid, and
+             with --grid-only stop there (no Jupyter needed: a GPU machine, a background run)
     plan     runs, cached, missing and the estimated compute of each chapter's grid (--gflops G)
-    results  what the results cache holds per chapter and profile, and what is missing
+    results  what the results cache holds per chapter and profile, what is missing and which
+             training runs are in progress (their checkpoints)
     models   list the registered architectures
     params   print the paper's Table 1 beside ours and the original code's
     bench    measure training and inference speed (images/s, FLOP/s, TD/BU ratios), the attacks
@@ -48,9 +50,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     params = parse_assignments(args.param)
     if args.executor is None and (args.scheduler or args.workers or args.gpus):
         raise ValueError("--scheduler, --workers and --gpus need --executor dask")
+    if args.grid_only and args.executor is None:
+        raise ValueError("--grid-only needs --executor local or dask (it computes the grids and runs no notebook)")
     if args.executor is not None:
         failed = _fill_grids(args, params)
-        if failed:
+        if failed or args.grid_only:
             return failed
     try:
         reports = run_chapters(args.chapters, args.profile, params, recompute=args.recompute,
@@ -74,7 +78,7 @@ def _chapter_settings(name: str, profile: str | None, params: dict[str, object])
 
 def _fill_grids(args: argparse.Namespace, params: dict[str, object]) -> int:
     """``run --executor``: the missing cells of each chapter's grid; 0, or 1 when cells failed."""
-    from .book.chapters import get_chapter, notebook_chapters
+    from .book.chapters import check_profile, get_chapter, notebook_chapters
     from .book.executor import CellsFailed, check_executor, run_cells
     from .book.runner import resolve
 
@@ -87,7 +91,14 @@ def _fill_grids(args: argparse.Namespace, params: dict[str, object]) -> int:
     for ch in chapters:  # every name and parameter checked before anything runs
         if not ch.notebook:
             raise ValueError(f"chapter {ch.name!r} is text, not a notebook")
-        resolve(ch, args.profile, params, False)
+        if not args.grid_only:
+            resolve(ch, args.profile, params, False)
+            continue
+        # no notebook runs, so the grid's knobs are the parameters (and papermill is not needed)
+        check_profile(args.profile or ch.default_profile or "cpu")
+        if unknown := sorted(set(params) - set(ch.knobs())):
+            raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for the grid of chapter {ch.name!r}; "
+                             f"with --grid-only expected {', '.join(ch.knobs()) or 'none'}")
     for ch in chapters:
         if ch.cell_runner is None:
             print(f"{ch.name}: no grid to fill (no cell runner); its notebook computes what it shows")
@@ -131,13 +142,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from .book.results import results_root, status
+    from .book.results import in_progress, results_root, status
 
-    df = status()
+    df, running = status(), in_progress()
     if args.chapter:
-        df = df[df.chapter == args.chapter]
+        df, running = df[df.chapter == args.chapter], running[running.chapter == args.chapter]
     print(f"results cache: {results_root()}")
     print(df.to_string(index=False))
+    if len(running):
+        print("\nruns in progress (each resumes from its checkpoint on the next run of its grid):")
+        print(running.drop(columns="experiment").to_string(index=False))
     return 0
 
 
@@ -233,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gpus", type=int, default=None, metavar="N",
                    help="with --executor dask: pin each worker to one of N GPUs (CUDA_VISIBLE_DEVICES) and give "
                         "each cell one GPU (resource GPU=1)")
+    s.add_argument("--grid-only", action="store_true",
+                   help="with --executor: compute the missing cells and stop, running no notebook (a machine "
+                        "without Jupyter, or a background run that must leave the pages alone)")
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("plan", help="runs, cached, missing and the estimated compute of each chapter's grid")
@@ -244,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "about a second on a NIN-light training step)")
     s.set_defaults(func=_cmd_plan)
 
-    s = sub.add_parser("results", help="what the results cache holds and what each profile lacks")
+    s = sub.add_parser("results",
+                       help="what the results cache holds, what each profile lacks and which runs are in progress")
     s.add_argument("--chapter", default=None)
     s.set_defaults(func=_cmd_results)
 

@@ -16,11 +16,17 @@ from typing import Any
 
 from .io import PACKAGE_PARENT
 
+#: Names the revision of a copy of the code without its git history (a tree sent to a GPU machine).
+REVISION_ENV = "TDLIB_REVISION"
+
 
 @cache
 def git_revision() -> str:
     """The checkout's short revision, ``+dirty`` when code (``tdlib/``, ``pyproject.toml``) has
-    uncommitted changes; ``unknown`` outside a git checkout."""
+    uncommitted changes; ``$TDLIB_REVISION`` where that is set (a copy of the tree without
+    ``.git``, whose sender names the revision); else ``unknown`` outside a git checkout."""
+    if env := os.environ.get(REVISION_ENV):
+        return env
     try:
         rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PACKAGE_PARENT, capture_output=True,
                              text=True, check=True, timeout=10).stdout.strip()

@@ -275,6 +275,39 @@ def status(root: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def in_progress(root: Path | None = None) -> pd.DataFrame:
+    """The training runs that stopped midway and will resume: their per-epoch checkpoints.
+
+    A long run (:func:`tdlib.train.train` with ``checkpoint=``) keeps ``<key>.ckpt`` beside
+    its future entry until it ends; a run killed midway, or stopped at the end of a working
+    session and committed, resumes from it on the next call.
+
+    Returns:
+        One row per checkpoint, sorted by path: ``chapter``, ``experiment``, ``key``, the
+        run's ``dataset``, ``model`` and ``variant``, ``epochs_done`` of ``epochs``, ``mb`` (file
+        size) and ``modified`` (UTC). Empty (same columns) when nothing is in progress.
+    """
+    import torch  # only here: the rest of the cache is plain JSON
+
+    columns = ["chapter", "experiment", "key", "dataset", "model", "variant", "epochs_done", "epochs", "mb",
+               "modified"]
+    base = root or results_root()
+    rows = []
+    for path in sorted(base.glob("*/*/*.ckpt")):
+        try:  # mmap: only the small fields are read from a checkpoint of many megabytes
+            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+            config, done = state["config"], int(state["epochs_done"])
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError):
+            continue
+        stat = path.stat()
+        rows.append({"chapter": path.parent.parent.name, "experiment": path.parent.name, "key": path.stem,
+                     "dataset": config.get("dataset"), "model": config.get("model"),
+                     "variant": config.get("variant"), "epochs_done": done, "epochs": config.get("epochs"),
+                     "mb": round(stat.st_size / 2**20, 1),
+                     "modified": time.strftime("%Y-%m-%d %H:%M", time.gmtime(stat.st_mtime))})
+    return pd.DataFrame(rows, columns=columns)
+
+
 class ChapterRun:
     """A chapter's header: its profile, its settings and the provenance of the cached results it shows.
 

@@ -71,6 +71,35 @@ def test_dask_computes_what_the_local_executor_computes(tmp_path, monkeypatch, m
     assert (again.cached, again.tasks, again.computed) == (2, 0, 0)
 
 
+GRID_ONLY = """
+import json, sys
+BLOCKED = ("papermill", "nbformat", "nbclient", "jupyter_book", "ipykernel", "matplotlib", "seaborn", "dask",
+           "distributed")
+class Block:  # a machine without the book's stack (a GPU image): these imports fail
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not installed here")
+sys.meta_path.insert(0, Block())
+from tdlib.cli import main
+code = main(["run", "bu-vs-td", "--profile", "smoke", "-p", "datasets=['mnist']", "-p", "variants=['bu','td']",
+             "--executor", "local", "--grid-only", "--output-dir", sys.argv[1]])
+print(json.dumps({"code": code}))
+"""
+
+
+def test_grid_only_fills_the_grid_without_the_notebook_stack(tmp_path, mnist_available):
+    pages = tmp_path / "pages"
+    env = {**os.environ, results.ROOT_ENV: str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", GRID_ONLY, str(pages)], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"code": 0}
+    assert len(accuracies(tmp_path / "cache")) == 2 and not pages.exists(), "the cells, and no notebook"
+    assert main(["run", "bu-vs-td", "--grid-only"]) == 2, "--grid-only without an executor is an error"
+    assert main(["run", "bu-vs-td", "--executor", "local", "--grid-only", "-p", "bogus=1"]) == 2, \
+        "an unknown parameter is an error"
+
+
 def crash_once(experiment: str, config: dict[str, Any], profile: str, device: str | None) -> None:
     """A cell runner whose first call leaves a half-written entry and kills its worker process."""
     root = Path(os.environ[results.ROOT_ENV])

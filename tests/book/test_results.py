@@ -152,3 +152,23 @@ def test_provenance_table_groups_entries(tmp_path):
     assert df.profile.tolist() == ["a", "b"] and df.results.tolist() == [2, 1]
     assert list(df.columns) == ["chapter", "profile", "device", "git", "torch", "results", "hours", "dates"]
     assert list(results.provenance_table([]).columns) == list(df.columns)
+
+
+def test_in_progress_lists_checkpoints_with_their_epochs(tmp_path):
+    import torch
+
+    from tdlib.train import TrainConfig, _save_checkpoint
+
+    assert results.in_progress(root=tmp_path).empty
+    config = TrainConfig.paper("mnist", "lenetfc", "td")
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    folder = tmp_path / "bu-vs-td" / "train"
+    folder.mkdir(parents=True)
+    _save_checkpoint(folder / "abc.ckpt", config, 7, model, optimizer, torch.Generator(), None, [], [])
+    (folder / "broken.ckpt").write_bytes(b"not a checkpoint")  # skipped, like an unreadable entry
+    df = results.in_progress(root=tmp_path)
+    assert len(df) == 1
+    row = df.iloc[0]
+    assert (row.chapter, row.experiment, row.key) == ("bu-vs-td", "train", "abc")
+    assert (row.model, row.variant, row.epochs_done, row.epochs) == ("lenetfc", "td", 7, config.epochs)

@@ -166,10 +166,22 @@ def test_cli_list_shows_chapters_parameters_and_profiles(capsys):
     assert "image_index = None" in out and "[smoke] models=['lenetfc']" in out
 
 
-def test_cli_results_prints_status(capsys, tmp_results):
+def test_cli_results_prints_status_and_runs_in_progress(capsys, tmp_results):
+    import torch
+
+    from tdlib.train import TrainConfig, _save_checkpoint
+
     assert main(["results"]) == 0
     out = capsys.readouterr().out
-    assert str(tmp_results) in out and "missing" in out
+    assert str(tmp_results) in out and "missing" in out and "in progress" not in out
+    config = TrainConfig.paper("fashion_mnist_mesh", "unet")
+    model = torch.nn.Linear(2, 2)
+    (tmp_results / "segmentation" / "train").mkdir(parents=True)
+    _save_checkpoint(tmp_results / "segmentation" / "train" / "0123abcd.ckpt", config, 12, model,
+                     torch.optim.SGD(model.parameters(), lr=0.1), torch.Generator(), None, [], [])
+    assert main(["results", "--chapter", "segmentation"]) == 0
+    out = capsys.readouterr().out
+    assert "runs in progress" in out and "0123abcd" in out and "unet" in out and "bu-vs-td" not in out
 
 
 def test_cli_errors_exit_nonzero_and_list_choices():
