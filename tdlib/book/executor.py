@@ -64,7 +64,9 @@ evaluation (and a pass over the training images when BatchNorm is re-estimated),
 the network's forward FLOPs per image (:func:`tdlib.bench.flops_per_image`: convolutions and
 matrix products) and the test passes are the downscale study's blur levels or, for a
 Fourier-filtered run, the original and the filtered test set. Divided by a throughput (GFLOP/s:
-given, or measured here on a NIN-light training step) it gives hours.
+given, or measured here on a NIN-light training step) it gives hours. Only what is left counts:
+a training run stopped midway costs the epochs after its checkpoint, a sharded cell (an
+attack's 500-image parts) the parts not cached yet; ``done_pct`` says how much is behind them.
 """
 
 from __future__ import annotations
@@ -474,6 +476,9 @@ class Cost:
     train_images: int | None = None
     test_images: int | None = None
     note: str = ""
+    #: FLOPs of the whole cell where part of it is behind it (a checkpoint's epochs, cached parts):
+    #: ``train`` and ``eval`` count only the rest. NaN: nothing is behind it.
+    whole: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -538,16 +543,42 @@ def _split_sizes(config: Mapping[str, Any]) -> tuple[int, int, int]:
     return n_train, pool - n_train, n_test
 
 
-def training_cost(config: Mapping[str, Any]) -> Cost:
-    """A training cell: ``3 F N_train epochs`` and ``F (N_val epochs + N_test passes [+ N_train])`` FLOPs."""
+def training_cost(config: Mapping[str, Any], epochs_done: int = 0) -> Cost:
+    """A training cell: ``3 F N_train epochs`` and ``F (N_val epochs + N_test passes [+ N_train])`` FLOPs.
+
+    ``epochs_done``: epochs a stopped run has behind it (its checkpoint); only the rest is counted.
+    """
     f = forward_flops(config)
     n_train, n_val, n_test = _split_sizes(config)
     epochs = int(config["epochs"])
+    left = epochs - min(max(epochs_done, 0), epochs)
     passes = len(config["test_sigmas"]) if "test_sigmas" in config else (
         2 if config.get("fourier", "none") != "none" else 1)
     recal = n_train if config.get("recalibrate_bn") else 0
-    return Cost(TRAIN_PASSES * f * n_train * epochs, f * (n_val * epochs + n_test * passes + recal), f, epochs,
-                n_train, n_test)
+    once = f * (n_test * passes + recal)
+    per_epoch = TRAIN_PASSES * f * n_train + f * n_val
+    return Cost(TRAIN_PASSES * f * n_train * left, f * n_val * left + once, f, epochs, n_train, n_test,
+                whole=per_epoch * epochs + once if left < epochs else math.nan)
+
+
+def epochs_done(cell: Cell, root: Path | None = None) -> int:
+    """Epochs behind a missing training cell: those of its checkpoint (``<key>.ckpt``), else 0."""
+    ckpt = cell.path(root).with_suffix(".ckpt")
+    found = results.read_checkpoint(ckpt) if ckpt.is_file() else None
+    return found[1] if found is not None and found[0] == cell.config else 0
+
+
+def parts_left(cell: Cell, root: Path | None = None) -> tuple[int, int]:
+    """``(left, total)`` images of a sharded cell: its parts are the prerequisites of its own chapter
+    whose configurations carry ``start`` and ``stop`` (an attack cell's 500-image parts); ``(0, 0)``
+    for a cell without parts."""
+    left = total = 0
+    for pch, pexp, pconf, _ in get_chapter(cell.chapter).prerequisites(cell.experiment, cell.config, cell.profile):
+        if pch == cell.chapter and "start" in pconf and "stop" in pconf:
+            n = int(pconf["stop"]) - int(pconf["start"])
+            total += n
+            left += n if results.lookup(pch, pexp, pconf, root) is None else 0
+    return left, total
 
 
 def _attack_queries(root: Path | None) -> dict[tuple[str, ...], list[float]]:
@@ -576,7 +607,7 @@ def cell_cost(cell: Cell, root: Path | None = None, attack_queries: Mapping[tupl
     c = cell.config
     nan = math.nan
     if cell.experiment == "train":
-        return training_cost(c)
+        return training_cost(c, epochs_done(cell, root))
     if cell.chapter == "attacks" and cell.experiment == "minimal_l2":
         queries = attack_queries if attack_queries is not None else _attack_queries(root)
         found = queries.get((c["attack"], c["model"], c["variant"])) or queries.get((c["attack"],))
@@ -584,8 +615,11 @@ def cell_cost(cell: Cell, root: Path | None = None, attack_queries: Mapping[tupl
         if not found:
             return Cost(nan, nan, f, test_images=c["images"], note="not estimated: no cached run of this attack")
         q = statistics.median(found)
-        return Cost(0.0, c["images"] * q * f, f, test_images=c["images"],
-                    note="queries per image: the median of the cached runs")
+        left, total = parts_left(cell, root)
+        images = left if total else c["images"]
+        return Cost(0.0, images * q * f, f, test_images=c["images"],
+                    note="queries per image: the median of the cached runs",
+                    whole=c["images"] * q * f if images < c["images"] else math.nan)
     if cell.chapter == "gradcam" and cell.experiment == "iou":
         f, g = forward_flops(c["trained"]), forward_flops(c["partner"])
         return Cost(0.0, c["images"] * (f + g + TRAIN_PASSES * f), f, test_images=c["images"])
@@ -657,7 +691,9 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
     Returns:
         One row per ``(experiment, dataset, model, variant)``: ``runs``, ``cached``, ``missing``,
         ``epochs``, ``train_images`` (per epoch), ``test_images``, ``mflop_per_image`` (forward),
-        ``train_tflop`` and ``eval_tflop`` (of the missing runs), ``hours`` (of the missing runs
+        ``done_pct`` (% of the missing runs' FLOPs already behind them: the epochs of a stopped
+        run's checkpoint, the cached parts of a sharded cell), ``train_tflop`` and ``eval_tflop``
+        (what is left of the missing runs), ``hours`` (of the missing runs
         at the throughput), ``hours_measured`` (at the median rate that the cached cells of the
         same network reached, :func:`measured_rates`: the hours of one such worker; NaN without
         any) and ``note``. ``attrs`` holds ``gflops`` and ``throughput`` (its source). Nothing is
@@ -677,9 +713,12 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
                      "variant": variant, "cached": cached, "epochs": cost.epochs, "train_images": cost.train_images,
                      "test_images": cost.test_images, "forward": cost.forward,
                      "train": 0.0 if cached else cost.train, "eval": 0.0 if cached else cost.eval,
+                     "left": 0.0 if cached else cost.train + cost.eval,
+                     "whole": 0.0 if cached else cost.train + cost.eval if math.isnan(cost.whole) else cost.whole,
                      "note": cost.note})
     cols = ["experiment", "dataset", "model", "variant", "runs", "cached", "missing", "epochs", "train_images",
-            "test_images", "mflop_per_image", "train_tflop", "eval_tflop", "hours", "hours_measured", "note"]
+            "test_images", "mflop_per_image", "done_pct", "train_tflop", "eval_tflop", "hours", "hours_measured",
+            "note"]
     if not rows:
         out = pd.DataFrame(columns=cols)
         out.attrs.update(gflops=gflops, throughput="")
@@ -690,9 +729,11 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
     out = g.agg(runs=("cached", "size"), cached=("cached", "sum"), epochs=("epochs", _span),
                 train_images=("train_images", "max"), test_images=("test_images", "max"),
                 mflop_per_image=("forward", "mean"), train_tflop=("train", lambda v: v.sum(min_count=1)),
-                eval_tflop=("eval", lambda v: v.sum(min_count=1)),
+                eval_tflop=("eval", lambda v: v.sum(min_count=1)), left=("left", lambda v: v.sum(min_count=1)),
+                whole=("whole", lambda v: v.sum(min_count=1)),
                 note=("note", lambda v: "; ".join(dict.fromkeys(x for x in v if x)))).reset_index()
     out["missing"] = out.runs - out.cached
+    out["done_pct"] = (100 * (1 - out.left / out.whole)).where(out.whole > 0, 0.0)
     for col in ("train_images", "test_images"):
         out[col] = out[col].astype("Int64")
     out["mflop_per_image"] /= 1e6

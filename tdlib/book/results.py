@@ -275,6 +275,18 @@ def status(root: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def read_checkpoint(path: Path) -> tuple[dict[str, Any], int] | None:
+    """The run configuration and epochs done of a training checkpoint (``<key>.ckpt``, written by
+    :func:`tdlib.train.train`); None when it cannot be read."""
+    import torch  # only here: the rest of the cache is plain JSON
+
+    try:  # mmap: only the small fields are read from a checkpoint of many megabytes
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        return dict(state["config"]), int(state["epochs_done"])
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError):
+        return None
+
+
 def in_progress(root: Path | None = None) -> pd.DataFrame:
     """The training runs that stopped midway and will resume: their per-epoch checkpoints.
 
@@ -287,18 +299,14 @@ def in_progress(root: Path | None = None) -> pd.DataFrame:
         run's ``dataset``, ``model`` and ``variant``, ``epochs_done`` of ``epochs``, ``mb`` (file
         size) and ``modified`` (UTC). Empty (same columns) when nothing is in progress.
     """
-    import torch  # only here: the rest of the cache is plain JSON
-
     columns = ["chapter", "experiment", "key", "dataset", "model", "variant", "epochs_done", "epochs", "mb",
                "modified"]
     base = root or results_root()
     rows = []
     for path in sorted(base.glob("*/*/*.ckpt")):
-        try:  # mmap: only the small fields are read from a checkpoint of many megabytes
-            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-            config, done = state["config"], int(state["epochs_done"])
-        except (OSError, RuntimeError, KeyError, TypeError, ValueError):
+        if (found := read_checkpoint(path)) is None:
             continue
+        config, done = found
         stat = path.stat()
         rows.append({"chapter": path.parent.parent.name, "experiment": path.parent.name, "key": path.stem,
                      "dataset": config.get("dataset"), "model": config.get("model"),

@@ -202,3 +202,42 @@ def test_gpu_workers_are_pinned_to_one_device_each():
         resources = {w["name"]: w["resources"] for w in client.scheduler_info()["workers"].values()}
     assert sorted(seen.values()) == ["0", "0", "1"]  # worker i sees GPU i % 2
     assert resources == {"gpu0": {"GPU": 1}, "gpu1": {"GPU": 1}, "gpu2": {"GPU": 1}}
+
+
+def test_plan_counts_only_what_is_left_of_stopped_runs_and_sharded_cells(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from tdlib.experiments import attacks as atk
+    from tdlib.experiments import bu_vs_td
+    from tdlib.train import _save_checkpoint
+
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    # a training run stopped after 1 of its 2 epochs: half its training is left
+    fresh = executor.plan_table("bu-vs-td", "smoke", small(epochs=2), gflops=10.0).set_index("variant")
+    bu = bu_vs_td.cell_configs(small(epochs=2))[0]
+    ckpt = results.entry_path("bu-vs-td", "train", bu.as_dict()).with_suffix(".ckpt")
+    ckpt.parent.mkdir(parents=True)
+    net = torch.nn.Linear(2, 2)
+    _save_checkpoint(ckpt, bu, 1, net, torch.optim.SGD(net.parameters(), lr=0.1), torch.Generator(), None, [], [])
+    resumed = executor.plan_table("bu-vs-td", "smoke", small(epochs=2), gflops=10.0).set_index("variant")
+    assert resumed.train_tflop["bu"] == pytest.approx(fresh.train_tflop["bu"] / 2, rel=1e-12)
+    assert resumed.train_tflop["td"] == fresh.train_tflop["td"] and resumed.missing["bu"] == 1
+    left = (resumed.train_tflop + resumed.eval_tflop)["bu"] / (fresh.train_tflop + fresh.eval_tflop)["bu"]
+    assert resumed.done_pct["bu"] == pytest.approx(100 * (1 - left)) and 0 < resumed.done_pct["bu"] < 50, \
+        "half the epochs are done, not the test pass"
+    assert resumed.done_pct["td"] == 0 and fresh.done_pct.eq(0).all()
+
+    # an attack cell of 4 parts, one of them cached: three quarters of its images are left
+    s = settings("attacks", "smoke", attacks=["additive_uniform"], images=16, shard=4)
+    cells = atk.cell_configs(s)
+    for c in cells:  # a cached run of the same attack gives the queries per image
+        results.store("attacks", atk.EXPERIMENT, {**c, "images": 8, "shard": None}, {"queries": 800},
+                      {"profile": "smoke"})
+    whole = executor.plan_table("attacks", "smoke", s, gflops=10.0)
+    first = cells[0]
+    results.store("attacks", atk.PART, atk.parts(first)[0], {"l2": []}, {"profile": "smoke"})
+    part = executor.plan_table("attacks", "smoke", s, gflops=10.0)
+    row = (part.variant == first["variant"]) & (part.model == first["model"])
+    assert part.eval_tflop[row].sum() == pytest.approx(0.75 * whole.eval_tflop[row].sum(), rel=1e-12)
+    assert part.done_pct[row].iloc[0] == pytest.approx(25.0), "1 of the 4 parts of its one missing cell"
+    assert whole.done_pct.eq(0).all()
