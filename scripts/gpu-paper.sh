@@ -31,16 +31,20 @@ case "$mode" in
 stage)
   [ $# -gt 0 ] || { echo "usage: $0 stage CHAPTER... (the chapters whose cached results travel)" >&2; exit 2; }
   [ ! -e .gpu-aside ] || { echo ".gpu-aside exists: unstage first" >&2; exit 1; }
-  for f in /.gpu/ /.gpu-aside/; do grep -qxF "$f" .git/info/exclude || echo "$f" >> .git/info/exclude; done
+  exclude=$(git rev-parse --git-path info/exclude)  # also right in a worktree, whose .git is a file
+  mkdir -p "$(dirname "$exclude")"
+  for f in /.gpu/ /.gpu-aside/; do grep -qxF "$f" "$exclude" 2>/dev/null || echo "$f" >> "$exclude"; done
+  mirror=${TDLIB_DATA_MIRROR:-../shared/data}
+  for ds in ${GPU_DATASETS:-FashionMNIST}; do  # checked before anything moves
+    [ -d "$mirror/$ds" ] || { echo "no $ds in the mirror $mirror (set TDLIB_DATA_MIRROR)" >&2; exit 1; }
+  done
   mkdir -p .gpu/data .gpu-aside
+  for ds in ${GPU_DATASETS:-FashionMNIST}; do
+    cp -r "$mirror/$ds" .gpu/data/ && chmod -R u+w ".gpu/data/$ds"
+  done
   for dir in "$results"/*/; do
     name=$(basename "$dir")
     [[ " $* " == *" $name "* ]] || mv "$dir" .gpu-aside/
-  done
-  mirror=${TDLIB_DATA_MIRROR:-../shared/data}
-  for ds in ${GPU_DATASETS:-FashionMNIST}; do
-    [ -d "$mirror/$ds" ] || { echo "no $ds in the mirror $mirror (set TDLIB_DATA_MIRROR)" >&2; exit 1; }
-    cp -r "$mirror/$ds" .gpu/data/ && chmod -R u+w ".gpu/data/$ds"
   done
   git rev-parse --short=12 HEAD > .gpu/REVISION
   tracked=$( (git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null || true) \
@@ -66,7 +70,7 @@ run)
   (cd "$results" && find . -type f -newer "$start" \( -name '*.json' -o -name '*.ckpt' -o -name '*.pt' \
     -o -name '*.csv' \) -print0 | tar czf "$pack" --null -T -)  # paths relative to the results root
   echo "packed $(tar tzf "$pack" | wc -l) files into \$OUT/results.tar.gz: $(tar tzf "$pack" | tr '\n' ' ')"
-  python3 -m tdlib results | sed -n '1p;/ paper /p;/in progress/,$p'
+  python3 -m tdlib results | sed -n '1,2p;/ paper /p;/in progress/,$p'
   exit "$code"
   ;;
 unstage)

@@ -31,6 +31,10 @@ def test_stage_sets_other_chapters_aside_and_unstage_restores_them_with_the_retu
     subprocess.run([*git, "add", "."], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "init"], cwd=repo, check=True)
 
+    bad = sh("scripts/gpu-paper.sh", "stage", "segmentation", cwd=repo, env={"TDLIB_DATA_MIRROR": str(tmp_path)})
+    assert bad.returncode == 1 and "no FashionMNIST in the mirror" in bad.stderr
+    assert sorted(p.name for p in (repo / "data" / "results").iterdir()) == ["attacks", "segmentation"], \
+        "a failed stage moves nothing"
     out = sh("scripts/gpu-paper.sh", "stage", "segmentation", cwd=repo, env={"TDLIB_DATA_MIRROR": str(mirror)})
     assert out.returncode == 0, out.stderr
     assert "call the device with carry ['.gpu']" in out.stdout
