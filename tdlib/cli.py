@@ -142,9 +142,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
+    from .book.executor import sharded_in_progress
     from .book.results import in_progress, results_root, status
 
-    df, running = status(), in_progress()
+    df, running, sharded = status(), in_progress(), sharded_in_progress(args.chapter)
     if args.chapter:
         df, running = df[df.chapter == args.chapter], running[running.chapter == args.chapter]
     print(f"results cache: {results_root()}")
@@ -152,6 +153,9 @@ def _cmd_results(args: argparse.Namespace) -> int:
     if len(running):
         print("\nruns in progress (each resumes from its checkpoint on the next run of its grid):")
         print(running.drop(columns="experiment").to_string(index=False))
+    if len(sharded):
+        print("\nsharded cells in progress (their cached parts are kept; the rest is computed next):")
+        print(sharded.to_string(index=False))
     return 0
 
 

@@ -568,6 +568,43 @@ def epochs_done(cell: Cell, root: Path | None = None) -> int:
     return found[1] if found is not None and found[0] == cell.config else 0
 
 
+def sharded_in_progress(chapter: str | None = None, profile: str | None = None,
+                        settings: Mapping[str, Any] | None = None, root: Path | None = None) -> pd.DataFrame:
+    """The sharded cells that are partly done: some parts cached, no merge yet.
+
+    Args:
+        chapter: Only this chapter's grids (default: every chapter whose cells have prerequisites).
+        profile: Only this profile's grid (default: every profile's).
+        settings: The grid's settings, with ``chapter`` and ``profile`` (default: the profile's).
+        root: Results root (default :func:`~tdlib.book.results.results_root`).
+
+    Returns:
+        One row per such cell (each once, over the profiles' grids): ``chapter``, ``profile``,
+        ``dataset``, ``model``, ``variant``, ``attack`` (where the configuration has them),
+        ``images_done`` and ``images``. Empty (same columns) when there are none.
+    """
+    import pandas as pd
+
+    from .chapters import PROFILES, notebook_chapters
+
+    cols = ["chapter", "profile", "dataset", "model", "variant", "attack", "images_done", "images"]
+    rows, seen = [], set()
+    for ch in notebook_chapters():
+        if ch.requires is None or ch.planner is None or chapter not in (None, ch.name):
+            continue
+        for prof in [profile] if profile else PROFILES:
+            for cell in planned_cells(ch.name, prof, settings):
+                if cell.key in seen or results.lookup(cell.chapter, cell.experiment, cell.config, root) is not None:
+                    continue
+                seen.add(cell.key)
+                left, total = parts_left(cell, root)
+                if total and left < total:
+                    rows.append({"chapter": ch.name, "profile": prof,
+                                 **{k: cell.config.get(k, "") for k in ("dataset", "model", "variant", "attack")},
+                                 "images_done": total - left, "images": total})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def parts_left(cell: Cell, root: Path | None = None) -> tuple[int, int]:
     """``(left, total)`` images of a sharded cell: its parts are the prerequisites of its own chapter
     whose configurations carry ``start`` and ``stop`` (an attack cell's 500-image parts); ``(0, 0)``

@@ -241,3 +241,7 @@ def test_plan_counts_only_what_is_left_of_stopped_runs_and_sharded_cells(tmp_pat
     assert part.eval_tflop[row].sum() == pytest.approx(0.75 * whole.eval_tflop[row].sum(), rel=1e-12)
     assert part.done_pct[row].iloc[0] == pytest.approx(25.0), "1 of the 4 parts of its one missing cell"
     assert whole.done_pct.eq(0).all()
+    started = executor.sharded_in_progress("attacks", "smoke", s)
+    assert started[["variant", "attack", "images_done", "images"]].to_dict("records") == [
+        {"variant": first["variant"], "attack": "additive_uniform", "images_done": 4, "images": 16}]
+    assert executor.sharded_in_progress("bu-vs-td").empty, "a chapter without sharded cells"
