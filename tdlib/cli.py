@@ -6,8 +6,8 @@ Commands:
              --executor local|dask, first compute the missing cells of each chapter's grid, and
              with --grid-only stop there (no Jupyter needed: a GPU machine, a background run)
     plan     runs, cached, missing and the estimated compute of each chapter's grid (--gflops G)
-    results  what the results cache holds per chapter and profile, what is missing and which
-             training runs are in progress (their checkpoints)
+    results  what the results cache holds per chapter and profile, what is missing, and the work
+             in progress (training runs with a checkpoint, sharded cells with cached parts)
     models   list the registered architectures
     params   print the paper's Table 1 beside ours and the original code's
     bench    measure training and inference speed (images/s, FLOP/s, TD/BU ratios), the attacks
@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_plan)
 
     s = sub.add_parser("results",
-                       help="what the results cache holds, what each profile lacks and which runs are in progress")
+                       help="what the results cache holds, what each profile lacks and the work in progress")
     s.add_argument("--chapter", default=None)
     s.set_defaults(func=_cmd_results)
 

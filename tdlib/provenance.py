@@ -22,9 +22,9 @@ REVISION_ENV = "TDLIB_REVISION"
 
 @cache
 def git_revision() -> str:
-    """The checkout's short revision, ``+dirty`` when code (``tdlib/``, ``pyproject.toml``) has
-    uncommitted changes; ``$TDLIB_REVISION`` where that is set (a copy of the tree without
-    ``.git``, whose sender names the revision); else ``unknown`` outside a git checkout."""
+    """``$TDLIB_REVISION`` where that is set (a copy of the tree without ``.git``, whose sender
+    names the revision); else the checkout's short revision, ``+dirty`` when code (``tdlib/``,
+    ``pyproject.toml``) has uncommitted changes; ``unknown`` outside a git checkout."""
     if env := os.environ.get(REVISION_ENV):
         return env
     try:
