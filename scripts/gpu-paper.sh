@@ -25,7 +25,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}; shift || true
-results=${TDLIB_RESULTS:-data/results}
+# stage and unstage work on the committed cache, the one that travels; run fills $TDLIB_RESULTS
+# where that is set (as tdlib does)
+case "$mode" in run) results=${TDLIB_RESULTS:-data/results} ;; *) results=data/results ;; esac
 
 case "$mode" in
 stage)

@@ -35,10 +35,14 @@ def test_stage_sets_other_chapters_aside_and_unstage_restores_them_with_the_retu
     assert bad.returncode == 1 and "no FashionMNIST in the mirror" in bad.stderr
     assert sorted(p.name for p in (repo / "data" / "results").iterdir()) == ["attacks", "segmentation"], \
         "a failed stage moves nothing"
-    out = sh("scripts/gpu-paper.sh", "stage", "segmentation", cwd=repo, env={"TDLIB_DATA_MIRROR": str(mirror)})
+    elsewhere = tmp_path / "elsewhere"  # a results root of another process: staging leaves it alone
+    (elsewhere / "attacks").mkdir(parents=True)
+    out = sh("scripts/gpu-paper.sh", "stage", "segmentation", cwd=repo,
+             env={"TDLIB_DATA_MIRROR": str(mirror), "TDLIB_RESULTS": str(elsewhere)})
     assert out.returncode == 0, out.stderr
     assert "call the device with carry ['.gpu']" in out.stdout
     assert sorted(p.name for p in (repo / "data" / "results").iterdir()) == ["segmentation"]
+    assert (elsewhere / "attacks").is_dir()
     assert (repo / ".gpu" / "data" / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").is_file()
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True, text=True)
     assert (repo / ".gpu" / "REVISION").read_text().strip() == head.stdout.strip()
@@ -51,12 +55,14 @@ def test_stage_sets_other_chapters_aside_and_unstage_restores_them_with_the_retu
     with tarfile.open(tmp_path / "results.tar.gz", "w:gz") as tar:  # what came back from the GPU
         tar.add(new, arcname="./segmentation/train/new.json")
     new.unlink()
-    out = sh("scripts/gpu-paper.sh", "unstage", str(tmp_path / "results.tar.gz"), cwd=repo)
+    out = sh("scripts/gpu-paper.sh", "unstage", str(tmp_path / "results.tar.gz"), cwd=repo,
+             env={"TDLIB_RESULTS": str(elsewhere)})
     assert out.returncode == 0, out.stderr
     assert sorted(p.relative_to(repo).as_posix() for p in (repo / "data" / "results").rglob("*.json")) == [
         "data/results/attacks/train/old.json", "data/results/segmentation/train/new.json",
         "data/results/segmentation/train/old.json"]
     assert not (repo / ".gpu").exists() and not (repo / ".gpu-aside").exists()
+    assert [p.name for p in elsewhere.iterdir()] == ["attacks"]
 
 
 def test_run_fills_the_grid_and_packs_the_new_entries(tmp_path, mnist_available):
