@@ -750,7 +750,6 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
                      "variant": variant, "cached": cached, "epochs": cost.epochs, "train_images": cost.train_images,
                      "test_images": cost.test_images, "forward": cost.forward,
                      "train": 0.0 if cached else cost.train, "eval": 0.0 if cached else cost.eval,
-                     "left": 0.0 if cached else cost.train + cost.eval,
                      "whole": 0.0 if cached else cost.train + cost.eval if math.isnan(cost.whole) else cost.whole,
                      "note": cost.note})
     cols = ["experiment", "dataset", "model", "variant", "runs", "cached", "missing", "epochs", "train_images",
@@ -766,11 +765,11 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
     out = g.agg(runs=("cached", "size"), cached=("cached", "sum"), epochs=("epochs", _span),
                 train_images=("train_images", "max"), test_images=("test_images", "max"),
                 mflop_per_image=("forward", "mean"), train_tflop=("train", lambda v: v.sum(min_count=1)),
-                eval_tflop=("eval", lambda v: v.sum(min_count=1)), left=("left", lambda v: v.sum(min_count=1)),
+                eval_tflop=("eval", lambda v: v.sum(min_count=1)),
                 whole=("whole", lambda v: v.sum(min_count=1)),
                 note=("note", lambda v: "; ".join(dict.fromkeys(x for x in v if x)))).reset_index()
     out["missing"] = out.runs - out.cached
-    out["done_pct"] = (100 * (1 - out.left / out.whole)).where(out.whole > 0, 0.0)
+    out["done_pct"] = (100 * (1 - (out.train_tflop + out.eval_tflop) / out.whole)).where(out.whole > 0, 0.0)
     for col in ("train_images", "test_images"):
         out[col] = out[col].astype("Int64")
     out["mflop_per_image"] /= 1e6
