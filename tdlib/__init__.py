@@ -39,7 +39,8 @@ its ``paper``-profile entries where the whole group is cached (``results.prefer_
 a ``profile`` column in the tables and the paper-scale panels marked in the figures. Times
 per epoch always come from the chapter's own grid (background paper runs share their cores).
 The executor runs each missing cell right after its missing prerequisites (depth first).
-A training run too long for one sitting resumes from its per-epoch checkpoint beside its
+A training run too long for one sitting resumes from its checkpoint (every epoch, and every
+10 minutes within one) beside its
 future entry (``<key>.ckpt``; ``results.in_progress`` lists them), also on another machine.
 ``run --executor ... --grid-only`` fills grids without the notebook stack (a bare GPU
 machine; ``scripts/gpu-paper.sh`` stages, runs and restores such a run).

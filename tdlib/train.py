@@ -46,6 +46,7 @@ Where a run differs from the original's:
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import numbers
 import time
@@ -630,7 +631,7 @@ def load_data(config: TrainConfig, device: torch.device) -> Splits:
 
 def train(config: TrainConfig, device: str | torch.device | None = None, progress: bool = True,
           on_epoch: Callable[[dict[str, Any]], None] | None = None, points_per_epoch: int = 10,
-          checkpoint: Path | None = None) -> TrainResult:
+          checkpoint: Path | None = None, checkpoint_every: float | None = 600.0) -> TrainResult:
     """Train one network with the original recipe and evaluate it once on the test set.
 
     Args:
@@ -644,6 +645,10 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
             ends with the same weights and history as an uninterrupted one (the random
             generators are part of the state; a growing run's stage and alpha follow from the
             epoch and batch). Deleted when the run ends. ``None``: no checkpoints.
+        checkpoint_every: Also save the state within an epoch, at the first batch boundary after
+            this many seconds since the last save, so a killed run of long epochs (a paper-scale
+            U-net epoch is ~20 minutes on one CPU core) loses at most this much; the resumed run
+            still ends as an uninterrupted one. ``None``: only at the end of each epoch.
 
     Returns:
         The :class:`TrainResult`.
@@ -669,23 +674,36 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
                         GrowthSchedule(config.epochs, model.levels, config.grow_fade, batches_per_epoch))
     rows: list[dict[str, Any]] = []
     curve: list[dict[str, Any]] = []
-    start = 0
+    start, mid = 0, None
     if checkpoint is not None and checkpoint.is_file():
-        start = _resume(checkpoint, config, model, optimizer, order, aug_gen, rows, curve, plateau)
+        start, mid = _resume(checkpoint, config, model, optimizer, order, aug_gen, rows, curve, plateau)
     label = f"{config.dataset}/{config.model}/{config.variant}#{config.seed}"
+    last_save = time.monotonic()
+
+    def zero() -> Tensor:  # a fresh one each time: the part sums are added to in place
+        return torch.zeros((), device=dev)
+
     for epoch in range(start, config.epochs):
         lr = plateau.lr if plateau is not None else lr_at(epoch, config.epochs, config.lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        loss_sum, correct, seen = torch.zeros((), device=dev), torch.zeros((), device=dev), 0
+        if mid is not None:  # resumed within this epoch: replay its order, skip the batches done
+            order.set_state(mid["epoch_order"])
+        epoch_order = order.get_state()
         batches = iterate_batches(data.x_train, data.y_train, config.batch_size, shuffle=True, generator=order)
         total = math.ceil(data.x_train.shape[0] / config.batch_size)
         marks = {math.ceil(total * k / points_per_epoch) for k in range(1, points_per_epoch + 1)}
-        part_loss, part_correct, part_seen = torch.zeros((), device=dev), torch.zeros((), device=dev), 0
-        t0 = time.perf_counter()
-        for step, (xb, yb) in enumerate(tqdm(batches, total=total, desc=f"{label} epoch {epoch + 1}/{config.epochs}",
-                           disable=not progress, leave=False), start=1):
+        loss_sum, correct, seen, part_loss, part_correct, part_seen = zero(), zero(), 0, zero(), zero(), 0
+        done, t0 = 0, time.perf_counter()
+        if mid is not None:
+            done, t0 = mid["step"], t0 - mid["seconds"]
+            loss_sum, correct, seen, part_loss, part_correct, part_seen = (
+                v.to(dev) if isinstance(v, Tensor) else v for v in mid["sums"])
+            batches = itertools.islice(batches, done, None)
+            mid = None
+        for step, (xb, yb) in enumerate(tqdm(batches, total=total, initial=done, disable=not progress, leave=False,
+                                             desc=f"{label} epoch {epoch + 1}/{config.epochs}"), start=done + 1):
             if augment is not None:
                 xb = augment(xb, aug_gen)
             if channels_last:
@@ -700,7 +718,15 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
                 curve.append({"epoch": epoch + step / total, "train_loss": float(part_loss) / part_seen,
                               "train_acc": float(part_correct) / part_seen, **_growth_columns(growth)})
                 loss_sum, correct, seen = loss_sum + part_loss, correct + part_correct, seen + part_seen
-                part_loss, part_correct, part_seen = torch.zeros((), device=dev), torch.zeros((), device=dev), 0
+                part_loss, part_correct, part_seen = zero(), zero(), 0
+            if (checkpoint is not None and checkpoint_every is not None and step < total
+                    and time.monotonic() - last_save >= checkpoint_every):
+                sums = [v.cpu() if isinstance(v, Tensor) else v
+                        for v in (loss_sum, correct, seen, part_loss, part_correct, part_seen)]
+                _save_checkpoint(checkpoint, config, epoch, model, optimizer, order, aug_gen, rows, curve, plateau,
+                                 mid={"step": step, "steps": total, "epoch_order": epoch_order, "sums": sums,
+                                      "seconds": time.perf_counter() - t0})
+                last_save = time.monotonic()
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - t0
@@ -717,6 +743,7 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
             plateau.step(val_loss)
         if checkpoint is not None and epoch + 1 < config.epochs:
             _save_checkpoint(checkpoint, config, epoch + 1, model, optimizer, order, aug_gen, rows, curve, plateau)
+            last_save = time.monotonic()
         if on_epoch is not None:
             on_epoch(row)
     if growth is not None:  # fully grown (alpha = 1) by now: back to the plain network, all trainable
@@ -881,15 +908,19 @@ def evaluate_fourier(model: nn.Module, config: TrainConfig, device: str | torch.
 def _save_checkpoint(path: Path, config: TrainConfig, epochs_done: int, model: nn.Module,
                      optimizer: torch.optim.Optimizer, order: torch.Generator, aug_gen: torch.Generator | None,
                      rows: list[dict[str, Any]], curve: list[dict[str, Any]],
-                     plateau: PlateauSchedule | None = None) -> None:
-    """Everything :func:`train` needs to continue after ``epochs_done`` epochs, written atomically."""
+                     plateau: PlateauSchedule | None = None, mid: dict[str, Any] | None = None) -> None:
+    """Everything :func:`train` needs to continue after ``epochs_done`` epochs, written atomically.
+
+    ``mid``: saved within the next epoch: ``step`` batches of ``steps`` done, the order
+    generator's state at the epoch's start (``epoch_order``), the running sums and ``seconds``.
+    """
     state = {"config": config.as_dict(), "epochs_done": epochs_done,
              "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
              "optimizer": optimizer.state_dict(), "order": order.get_state(),
              "aug": aug_gen.get_state() if aug_gen is not None else None,
              "torch_rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-             "rows": rows, "curve": curve}
+             "rows": rows, "curve": curve, "mid": mid}
     if plateau is not None:
         state["plateau"] = asdict(plateau)
     atomic_write_bytes(path, lambda f: torch.save(state, f))
@@ -897,8 +928,12 @@ def _save_checkpoint(path: Path, config: TrainConfig, epochs_done: int, model: n
 
 def _resume(path: Path, config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
             order: torch.Generator, aug_gen: torch.Generator | None, rows: list[dict[str, Any]],
-            curve: list[dict[str, Any]], plateau: PlateauSchedule | None = None) -> int:
-    """Load a checkpoint of :func:`_save_checkpoint` into the run's objects; returns the next epoch."""
+            curve: list[dict[str, Any]], plateau: PlateauSchedule | None = None) -> tuple[int, dict[str, Any] | None]:
+    """Load a checkpoint of :func:`_save_checkpoint` into the run's objects.
+
+    Returns:
+        The next epoch and, for a checkpoint saved within it, its ``mid`` state (else None).
+    """
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("config") != config.as_dict():
         raise ValueError(f"checkpoint {path} belongs to another run ({state.get('config')}); "
@@ -916,7 +951,7 @@ def _resume(path: Path, config: TrainConfig, model: nn.Module, optimizer: torch.
             setattr(plateau, name, value)
     rows.extend(state["rows"])
     curve.extend(state["curve"])
-    return int(state["epochs_done"])
+    return int(state["epochs_done"]), state.get("mid")  # no "mid": a checkpoint of an older revision
 
 
 def save_weights(model: nn.Module, path: Path, half: bool = False) -> Path:

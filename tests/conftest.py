@@ -24,3 +24,9 @@ def mnist_available() -> None:
 def fashion_available() -> None:
     """Skip unless the Fashion-MNIST test set is in the local mirror (also the mesh set's source)."""
     _require("fashion_mnist", "Fashion-MNIST")
+
+
+@pytest.fixture(scope="session")
+def cifar_available() -> None:
+    """Skip unless the CIFAR-10 test set is in the local mirror."""
+    _require("cifar10", "CIFAR-10")

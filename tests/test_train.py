@@ -160,6 +160,38 @@ def test_augmented_cifar_and_wide_td_train(tmp_path):
         torch.testing.assert_close(back(x), res.model(x), rtol=0.05, atol=0.05)
 
 
+def test_checkpoint_within_an_epoch_resumes_to_the_uninterrupted_result(cifar_available, tmp_path, monkeypatch):
+    # augmentation (its own generator), dropout (the global one), BatchNorm, and the curve's
+    # running sums: a run killed in the middle of its second epoch resumes from a checkpoint
+    # saved within that epoch and ends exactly as the uninterrupted run
+    import tdlib.train as tt
+    from tdlib.book.results import read_checkpoint
+
+    cfg = TrainConfig("cifar10_aug", "nin_light", "bu", epochs=2, seed=3, train_subset=330, test_subset=64,
+                      batch_size=64)
+    ref = train(cfg, "cpu", progress=False, points_per_epoch=2)
+    ckpt, calls, step = tmp_path / "run.ckpt", [], tt.train_step
+
+    def dies_on_the_eighth(*args, **kwargs):  # 5 batches per epoch: killed at the 3rd of epoch 2
+        calls.append(1)
+        if len(calls) == 8:
+            raise _Killed
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(tt, "train_step", dies_on_the_eighth)
+    with pytest.raises(_Killed):  # checkpoint_every=0: saved after every batch
+        train(cfg, "cpu", progress=False, points_per_epoch=2, checkpoint=ckpt, checkpoint_every=0)
+    assert read_checkpoint(ckpt) == (cfg.as_dict(), 1.4)  # 2 of the 5 batches of epoch 2 done
+    monkeypatch.setattr(tt, "train_step", step)
+    res = train(cfg, "cpu", progress=False, points_per_epoch=2, checkpoint=ckpt, checkpoint_every=None)
+    assert not ckpt.exists()
+    cols = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
+    assert res.history[cols].equals(ref.history[cols])
+    assert res.curve.equals(ref.curve) and res.test_acc == ref.test_acc
+    for (k, va), vb in zip(ref.model.state_dict().items(), res.model.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+
+
 def test_weights_round_trip_exactly(tmp_path):
     cfg = TrainConfig("mnist", "nin_light", "rev")
     from tdlib.train import build_model

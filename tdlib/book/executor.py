@@ -543,10 +543,11 @@ def _split_sizes(config: Mapping[str, Any]) -> tuple[int, int, int]:
     return n_train, pool - n_train, n_test
 
 
-def training_cost(config: Mapping[str, Any], epochs_done: int = 0) -> Cost:
+def training_cost(config: Mapping[str, Any], epochs_done: float = 0) -> Cost:
     """A training cell: ``3 F N_train epochs`` and ``F (N_val epochs + N_test passes [+ N_train])`` FLOPs.
 
-    ``epochs_done``: epochs a stopped run has behind it (its checkpoint); only the rest is counted.
+    ``epochs_done``: epochs a stopped run has behind it (its checkpoint, possibly within an epoch:
+    a fraction); only the rest is counted.
     """
     f = forward_flops(config)
     n_train, n_val, n_test = _split_sizes(config)
@@ -561,7 +562,7 @@ def training_cost(config: Mapping[str, Any], epochs_done: int = 0) -> Cost:
                 whole=per_epoch * epochs + once if left < epochs else math.nan)
 
 
-def epochs_done(cell: Cell, root: Path | None = None) -> int:
+def epochs_done(cell: Cell, root: Path | None = None) -> float:
     """Epochs behind a missing training cell: those of its checkpoint (``<key>.ckpt``), else 0."""
     ckpt = cell.path(root).with_suffix(".ckpt")
     found = results.read_checkpoint(ckpt) if ckpt.is_file() else None

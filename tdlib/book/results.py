@@ -275,15 +275,18 @@ def status(root: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, Any], int] | None:
+def read_checkpoint(path: Path) -> tuple[dict[str, Any], float] | None:
     """The run configuration and epochs done of a training checkpoint (``<key>.ckpt``, written by
-    :func:`tdlib.train.train`); None when it cannot be read."""
+    :func:`tdlib.train.train`); None when it cannot be read. A checkpoint saved within an epoch
+    counts its batches done as a fraction of that epoch (e.g. 3.25)."""
     import torch  # only here: the rest of the cache is plain JSON
 
     try:  # mmap: only the small fields are read from a checkpoint of many megabytes
         state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        return dict(state["config"]), int(state["epochs_done"])
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError):
+        mid = state.get("mid")
+        part = mid["step"] / mid["steps"] if mid else 0.0
+        return dict(state["config"]), round(int(state["epochs_done"]) + part, 2)
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
 
 

@@ -172,3 +172,8 @@ def test_in_progress_lists_checkpoints_with_their_epochs(tmp_path):
     row = df.iloc[0]
     assert (row.chapter, row.experiment, row.key) == ("bu-vs-td", "train", "abc")
     assert (row.model, row.variant, row.epochs_done, row.epochs) == ("lenetfc", "td", 7, config.epochs)
+    # saved within epoch 8, after 3 of its 12 batches: a fraction of an epoch
+    _save_checkpoint(folder / "abc.ckpt", config, 7, model, optimizer, torch.Generator(), None, [], [],
+                     mid={"step": 3, "steps": 12, "epoch_order": torch.Generator().get_state(), "sums": [],
+                          "seconds": 1.0})
+    assert results.read_checkpoint(folder / "abc.ckpt") == (config.as_dict(), 7.25)
