@@ -920,7 +920,8 @@ def _save_checkpoint(path: Path, config: TrainConfig, epochs_done: int, model: n
              "aug": aug_gen.get_state() if aug_gen is not None else None,
              "torch_rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-             "rows": rows, "curve": curve, "mid": mid}
+             "rows": rows, "curve": curve, "mid": mid,
+             "device": device_name(str(next(model.parameters()).device))}
     if plateau is not None:
         state["plateau"] = asdict(plateau)
     atomic_write_bytes(path, lambda f: torch.save(state, f))

@@ -181,7 +181,9 @@ def test_checkpoint_within_an_epoch_resumes_to_the_uninterrupted_result(cifar_av
     monkeypatch.setattr(tt, "train_step", dies_on_the_eighth)
     with pytest.raises(_Killed):  # checkpoint_every=0: saved after every batch
         train(cfg, "cpu", progress=False, points_per_epoch=2, checkpoint=ckpt, checkpoint_every=0)
-    assert read_checkpoint(ckpt) == (cfg.as_dict(), 1.4)  # 2 of the 5 batches of epoch 2 done
+    found = read_checkpoint(ckpt)
+    assert (found.config, found.epochs_done) == (cfg.as_dict(), 1.4)  # 2 of the 5 batches of epoch 2 done
+    assert found.seconds_per_epoch > 0, "epoch 1 is finished and timed"
     monkeypatch.setattr(tt, "train_step", step)
     res = train(cfg, "cpu", progress=False, points_per_epoch=2, checkpoint=ckpt, checkpoint_every=None)
     assert not ckpt.exists()

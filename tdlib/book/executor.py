@@ -566,7 +566,18 @@ def epochs_done(cell: Cell, root: Path | None = None) -> float:
     """Epochs behind a missing training cell: those of its checkpoint (``<key>.ckpt``), else 0."""
     ckpt = cell.path(root).with_suffix(".ckpt")
     found = results.read_checkpoint(ckpt) if ckpt.is_file() else None
-    return found[1] if found is not None and found[0] == cell.config else 0
+    return found.epochs_done if found is not None and found.config == cell.config else 0
+
+
+def checkpoint_rate(cell: Cell, root: Path | None = None) -> tuple[float, str] | None:
+    """GFLOP/s and machine of a missing training cell's finished epochs, from its checkpoint
+    (the run's own pace, for what is left of it); None without a checkpoint or a finished epoch."""
+    ckpt = cell.path(root).with_suffix(".ckpt")
+    found = results.read_checkpoint(ckpt) if ckpt.is_file() else None
+    if found is None or found.config != cell.config or not found.seconds_per_epoch > 0:
+        return None
+    per_epoch = training_cost(cell.config).train / int(cell.config["epochs"])
+    return per_epoch / found.seconds_per_epoch / 1e9, found.device or "unknown device"
 
 
 def sharded_in_progress(chapter: str | None = None, profile: str | None = None,
@@ -731,28 +742,41 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
         ``epochs``, ``train_images`` (per epoch), ``test_images``, ``mflop_per_image`` (forward),
         ``done_pct`` (% of the missing runs' FLOPs already behind them: the epochs of a stopped
         run's checkpoint, the cached parts of a sharded cell), ``train_tflop`` and ``eval_tflop``
-        (what is left of the missing runs), ``hours`` (of the missing runs
-        at the throughput), ``hours_measured`` (at the median rate that the cached cells of the
-        same network reached, :func:`measured_rates`: the hours of one such worker; NaN without
-        any) and ``note``. ``attrs`` holds ``gflops`` and ``throughput`` (its source). Nothing is
-        trained.
+        (what is left of the missing runs), ``hours`` (of the missing runs at the throughput),
+        ``hours_measured`` (a stopped run's rest at the pace of its own finished epochs,
+        :func:`checkpoint_rate`; any other missing run at the median rate that the cached cells
+        of the same network reached, :func:`measured_rates`: the hours of one such worker; NaN
+        when a missing run has neither) and ``note``. ``attrs`` holds ``gflops``,
+        ``throughput`` (its source) and ``rate_devices`` (the machines behind
+        ``hours_measured``). Nothing is trained.
     """
     import pandas as pd
 
     cells = planned_cells(chapter, profile, settings)
     queries = _attack_queries(root) if chapter == "attacks" else None
+    cell_rates = _cell_rates(chapter, root)  # one pass over the cache for the rates and their machines
+    rates = {k: statistics.median(v) for k, v in _by_key(cell_rates, 1).items()}
+    machines = _by_key(cell_rates, 2)
+    used: set[str] = set()
     rows = []
     for cell in cells:
         c = cell.config
         cached = results.lookup(cell.chapter, cell.experiment, c, root) is not None
         cost = cell_cost(cell, root, queries)
         variant = c.get("variant", "bu/td" if cell.experiment != "train" else "bu")
+        left = 0.0 if cached else cost.train + cost.eval
+        # a stopped run's own pace for its rest; else that of the cached runs of the same network
+        own = None if cached else checkpoint_rate(cell, root)
+        key = (cell.experiment, c.get("model", ""), variant)
+        rate = own[0] if own else rates.get(key, math.nan)
+        if not cached and not math.isnan(rate):
+            used.update([own[1]] if own else machines.get(key, []))
         rows.append({"experiment": cell.experiment, "dataset": c.get("dataset", ""), "model": c.get("model", ""),
                      "variant": variant, "cached": cached, "epochs": cost.epochs, "train_images": cost.train_images,
                      "test_images": cost.test_images, "forward": cost.forward,
                      "train": 0.0 if cached else cost.train, "eval": 0.0 if cached else cost.eval,
-                     "whole": 0.0 if cached else cost.train + cost.eval if math.isnan(cost.whole) else cost.whole,
-                     "note": cost.note})
+                     "whole": 0.0 if cached else left if math.isnan(cost.whole) else cost.whole,
+                     "measured": left / (rate * 1e9) / 3600 if left else 0.0, "note": cost.note})
     cols = ["experiment", "dataset", "model", "variant", "runs", "cached", "missing", "epochs", "train_images",
             "test_images", "mflop_per_image", "done_pct", "train_tflop", "eval_tflop", "hours", "hours_measured",
             "note"]
@@ -768,6 +792,7 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
                 mflop_per_image=("forward", "mean"), train_tflop=("train", lambda v: v.sum(min_count=1)),
                 eval_tflop=("eval", lambda v: v.sum(min_count=1)),
                 whole=("whole", lambda v: v.sum(min_count=1)),
+                hours_measured=("measured", lambda v: v.sum(min_count=len(v))),  # NaN: a run without a rate
                 note=("note", lambda v: "; ".join(dict.fromkeys(x for x in v if x)))).reset_index()
     out["missing"] = out.runs - out.cached
     out["done_pct"] = (100 * (1 - (out.train_tflop + out.eval_tflop) / out.whole)).where(out.whole > 0, 0.0)
@@ -785,17 +810,9 @@ def plan_table(chapter: str, profile: str, settings: Mapping[str, Any] | None = 
         raise ValueError(f"gflops must be positive, got {gflops}")
     out["hours"] = ((out.train_tflop + out.eval_tflop) * 1e12 / (gflops * 1e9) / 3600 if gflops
                     else 0.0)
-    cell_rates = _cell_rates(chapter, root)  # one pass over the cache for the rates and their machines
-    rates = {k: statistics.median(v) for k, v in _by_key(cell_rates, 1).items()}
-    machines = _by_key(cell_rates, 2)
-    row_keys = list(zip(out.experiment, out.model, out.variant, strict=True))
-    rate = [rates.get(k, math.nan) for k in row_keys]
-    out["hours_measured"] = (out.train_tflop + out.eval_tflop) * 1e12 / (pd.Series(rate, index=out.index) * 1e9) / 3600
     out.loc[out.missing == 0, ["train_tflop", "eval_tflop", "hours", "hours_measured"]] = 0.0
-    used = [k for k, n, h in zip(row_keys, out.missing, out.hours_measured, strict=True) if n and pd.notna(h)]
     out = out[cols]
-    out.attrs.update(gflops=gflops, throughput=source,
-                     rate_devices=sorted({d for k in used for d in machines.get(k, [])}))
+    out.attrs.update(gflops=gflops, throughput=source, rate_devices=sorted(used))
     return out
 
 
@@ -821,7 +838,8 @@ def format_plan(chapter: str, profile: str, table: pd.DataFrame) -> str:
     if missing and "hours_measured" in table and table.hours_measured[table.missing > 0].notna().any():
         known = table[(table.missing > 0) & table.hours_measured.notna()]
         machines = "; ".join(table.attrs.get("rate_devices") or []) or "unknown machines"
-        head += (f"\nat the rates of the cached runs of the same networks (one worker like theirs, on {machines}): "
+        head += (f"\nat the measured rates (a stopped run's own epochs, else the cached runs of the same network; "
+                 f"one worker like theirs, on {machines}): "
                  f"{known.hours_measured.sum():,.2f} h for {int(known.missing.sum())} of the {missing} missing runs")
     import pandas as pd
 

@@ -275,17 +275,33 @@ def status(root: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, Any], float] | None:
-    """The run configuration and epochs done of a training checkpoint (``<key>.ckpt``, written by
-    :func:`tdlib.train.train`); None when it cannot be read. A checkpoint saved within an epoch
-    counts its batches done as a fraction of that epoch (e.g. 3.25)."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a training checkpoint says about its run (:func:`read_checkpoint`)."""
+
+    config: dict[str, Any]
+    #: Epochs behind it; one saved within an epoch counts that epoch's batches done as a fraction (3.25).
+    epochs_done: float
+    #: Median training seconds of its finished epochs; NaN before the first one ends.
+    seconds_per_epoch: float
+    #: The machine that trained it (provenance ``device``); empty from a checkpoint of an older revision.
+    device: str
+
+
+def read_checkpoint(path: Path) -> Checkpoint | None:
+    """The run behind a training checkpoint (``<key>.ckpt``, written by :func:`tdlib.train.train`);
+    None when it cannot be read."""
+    import statistics
+
     import torch  # only here: the rest of the cache is plain JSON
 
     try:  # mmap: only the small fields are read from a checkpoint of many megabytes
         state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
         mid = state.get("mid")
         part = mid["step"] / mid["steps"] if mid else 0.0
-        return dict(state["config"]), round(int(state["epochs_done"]) + part, 2)
+        seconds = [float(r["seconds"]) for r in state["rows"]]
+        return Checkpoint(dict(state["config"]), round(int(state["epochs_done"]) + part, 2),
+                          statistics.median(seconds) if seconds else float("nan"), str(state.get("device", "")))
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
 
@@ -309,7 +325,7 @@ def in_progress(root: Path | None = None) -> pd.DataFrame:
     for path in sorted(base.glob("*/*/*.ckpt")):
         if (found := read_checkpoint(path)) is None:
             continue
-        config, done = found
+        config, done = found.config, found.epochs_done
         stat = path.stat()
         rows.append({"chapter": path.parent.parent.name, "experiment": path.parent.name, "key": path.stem,
                      "dataset": config.get("dataset"), "model": config.get("model"),

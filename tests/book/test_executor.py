@@ -193,6 +193,25 @@ def test_plan_also_estimates_hours_at_the_rates_the_cached_runs_reached(tmp_path
     out = capsys.readouterr().out
     assert "for 1 of the 2 missing runs" in out and "on Old CPU (2 cores))" in out, "the rates' machine is named"
 
+    # a stopped TD run with one finished epoch at 2 GFLOP/s: the rest of it at its own pace
+    import torch
+
+    from tdlib.train import _save_checkpoint
+
+    ckpt = results.entry_path("bu-vs-td", "train", td.as_dict()).with_suffix(".ckpt")
+    net = torch.nn.Linear(2, 2)
+    per_epoch = executor.training_cost(td.as_dict()).train / td.epochs
+    _save_checkpoint(ckpt, td, 1, net, torch.optim.SGD(net.parameters(), lr=0.1), torch.Generator(), None,
+                     [{"epoch": 1, "seconds": per_epoch / 2e9}], [])
+    found = results.read_checkpoint(ckpt)
+    assert found.seconds_per_epoch == pytest.approx(per_epoch / 2e9) and "threads" in found.device
+    cell = next(c for c in executor.planned_cells("bu-vs-td", "smoke", small()) if c.config.get("variant") == "td")
+    assert executor.checkpoint_rate(cell) == (pytest.approx(2.0), found.device)
+    plan = executor.plan_table("bu-vs-td", "smoke", small(), gflops=10.0).set_index("variant")
+    assert plan.hours_measured["td"] == pytest.approx(5 * plan.hours["td"])  # 2 GFLOP/s instead of 10
+    assert plan.hours_measured["bu"] == pytest.approx(2 * plan.hours["bu"]), "still the cached BU run's rate"
+    assert found.device in plan.attrs["rate_devices"] and "Old CPU (2 cores)" in plan.attrs["rate_devices"]
+
 
 def test_gpu_workers_are_pinned_to_one_device_each():
     from distributed import Client

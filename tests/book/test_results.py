@@ -1,6 +1,7 @@
 """tdlib.book.results: keys, atomic writes, resume, provenance, status."""
 
 import json
+import math
 import sys
 import types
 
@@ -176,4 +177,6 @@ def test_in_progress_lists_checkpoints_with_their_epochs(tmp_path):
     _save_checkpoint(folder / "abc.ckpt", config, 7, model, optimizer, torch.Generator(), None, [], [],
                      mid={"step": 3, "steps": 12, "epoch_order": torch.Generator().get_state(), "sums": [],
                           "seconds": 1.0})
-    assert results.read_checkpoint(folder / "abc.ckpt") == (config.as_dict(), 7.25)
+    found = results.read_checkpoint(folder / "abc.ckpt")
+    assert (found.config, found.epochs_done) == (config.as_dict(), 7.25)
+    assert math.isnan(found.seconds_per_epoch), "no finished epoch in this run's history"
