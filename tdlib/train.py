@@ -641,10 +641,10 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
         on_epoch: Called with each epoch's history row (e.g. to log).
         points_per_epoch: Points of the within-epoch training curve.
         checkpoint: A file to save the run's state to after every epoch (atomically) and to
-            resume from when it exists: a run killed after epoch k restarts at epoch k + 1 and
-            ends with the same weights and history as an uninterrupted one (the random
-            generators are part of the state; a growing run's stage and alpha follow from the
-            epoch and batch). Deleted when the run ends. ``None``: no checkpoints.
+            resume from when it exists: a run killed after epoch k restarts at epoch k + 1
+            (or within it, see ``checkpoint_every``) and ends with the same weights and history
+            as an uninterrupted one (the random generators are part of the state; a growing
+            run's stage and alpha follow from the epoch and batch). Deleted when the run ends. ``None``: no checkpoints.
         checkpoint_every: Also save the state within an epoch, at the first batch boundary after
             this many seconds since the last save, so a killed run of long epochs (a paper-scale
             U-net epoch is ~20 minutes on one CPU core) loses at most this much; the resumed run

@@ -307,7 +307,7 @@ def read_checkpoint(path: Path) -> Checkpoint | None:
 
 
 def in_progress(root: Path | None = None) -> pd.DataFrame:
-    """The training runs that stopped midway and will resume: their per-epoch checkpoints.
+    """The training runs that stopped midway and will resume: their checkpoints.
 
     A long run (:func:`tdlib.train.train` with ``checkpoint=``) keeps ``<key>.ckpt`` beside
     its future entry until it ends; a run killed midway, or stopped at the end of a working

@@ -75,8 +75,8 @@ def run_cell(config: TrainConfig, profile: str, *, recompute: bool = False, devi
     """Train one cell unless it is cached; save its weights (default: repeat 0, and every repeat of the
     ``paper`` profile, whose networks the attacks and Grad-CAM chapters use per repeat).
 
-    While it trains, the run's state is checkpointed after every epoch beside its entry
-    (``<key>.ckpt``), so a long run killed midway resumes from its last finished epoch.
+    While it trains, the run's state is checkpointed beside its entry (``<key>.ckpt``: every
+    epoch, and every 10 minutes within one), so a long run killed midway resumes from there.
     """
     save = (config.seed == 0 or profile == "paper") if save is None else save
 

@@ -99,8 +99,8 @@ def run_cell(config: TrainConfig, test_sigmas: Sequence[float], profile: str, *,
              device: str | None = None, progress: bool = True) -> results.Entry:
     """Train one cell on its blur level unless cached, then test it on every level of ``test_sigmas``.
 
-    The run is checkpointed after every epoch beside its entry (``<key>.ckpt``), so a long
-    run killed midway resumes from its last finished epoch.
+    The run is checkpointed beside its entry (``<key>.ckpt``: every epoch, and every 10
+    minutes within one), so a long run killed midway resumes from there.
     """
     key = cache_config(config, test_sigmas)
 

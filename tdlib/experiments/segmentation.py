@@ -5,7 +5,7 @@ segmentation recipe (``TrainConfig.paper("fashion_mnist_mesh", model)``: Nestero
 lr 0.01, the Eq. 1 class-weighted pixel loss, ``ReduceLROnPlateau`` on the validation
 loss, 20 epochs, batch 128), cached on its own in the results cache
 (``data/results/segmentation/train/<key>.json``), so a grid resumes after an interruption;
-a run itself is checkpointed after every epoch (``<key>.ckpt``). Each repeat has its own
+a run itself is checkpointed every epoch and every 10 minutes (``<key>.ckpt``). Each repeat has its own
 seed and so its own random 10% validation split of the training meshes; the meshes
 themselves are built once (seed 0), as in the original. Each entry keeps the predicted
 label maps of the first :data:`STORED_EXAMPLES` test meshes (a few kB) for the chapter's
@@ -106,8 +106,8 @@ def run_cell(config: TrainConfig, profile: str, *, recompute: bool = False, devi
              save: bool = False, progress: bool = True) -> results.Entry:
     """Train one cell unless it is cached; keep its predictions on the example meshes.
 
-    While it trains, the run's state is checkpointed after every epoch beside its entry
-    (``<key>.ckpt``), so a long run killed midway resumes from its last finished epoch.
+    While it trains, the run's state is checkpointed beside its entry (``<key>.ckpt``: every
+    epoch, and every 10 minutes within one), so a long run killed midway resumes from there.
 
     Args:
         save: Also save the trained weights beside the entry (``<key>.pt``, float16 for big nets).
