@@ -187,11 +187,7 @@ def test_checkpoint_within_an_epoch_resumes_to_the_uninterrupted_result(cifar_av
     monkeypatch.setattr(tt, "train_step", step)
     res = train(cfg, "cpu", progress=False, points_per_epoch=2, checkpoint=ckpt, checkpoint_every=None)
     assert not ckpt.exists()
-    cols = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
-    assert res.history[cols].equals(ref.history[cols])
-    assert res.curve.equals(ref.curve) and res.test_acc == ref.test_acc
-    for (k, va), vb in zip(ref.model.state_dict().items(), res.model.state_dict().values(), strict=True):
-        assert torch.equal(va, vb), k
+    _assert_same_run(res, ref)
 
 
 def test_weights_round_trip_exactly(tmp_path):
@@ -224,6 +220,15 @@ class _Killed(Exception):
     pass
 
 
+def _assert_same_run(res, ref):
+    """A resumed run ended exactly as the uninterrupted one: history, curve, test accuracy, weights."""
+    cols = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
+    assert res.history[cols].equals(ref.history[cols])
+    assert res.curve.equals(ref.curve) and res.test_acc == ref.test_acc
+    for (k, va), vb in zip(ref.model.state_dict().items(), res.model.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+
+
 def test_checkpoint_resumes_to_the_uninterrupted_result(mnist_available, tmp_path):
     # NIN-light has dropout (the global generator) and BatchNorm (recalibrated at the end)
     cfg = TrainConfig("mnist", "nin_light", "bu", epochs=3, seed=1, train_subset=300, test_subset=100,
@@ -245,8 +250,4 @@ def test_checkpoint_resumes_to_the_uninterrupted_result(mnist_available, tmp_pat
     res = train(cfg, "cpu", progress=False, checkpoint=ckpt, on_epoch=lambda row: epochs_run.append(row["epoch"]))
     assert epochs_run == [3]  # only the missing epoch was trained
     assert not ckpt.exists()
-    cols = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
-    assert res.history[cols].equals(ref.history[cols])
-    assert res.curve.equals(ref.curve) and res.test_acc == ref.test_acc
-    for (k, va), vb in zip(ref.model.state_dict().items(), res.model.state_dict().values(), strict=True):
-        assert torch.equal(va, vb), k
+    _assert_same_run(res, ref)

@@ -562,19 +562,24 @@ def training_cost(config: Mapping[str, Any], epochs_done: float = 0) -> Cost:
                 whole=per_epoch * epochs + once if left < epochs else math.nan)
 
 
-def epochs_done(cell: Cell, root: Path | None = None) -> float:
-    """Epochs behind a missing training cell: those of its checkpoint (``<key>.ckpt``), else 0."""
+def _checkpoint(cell: Cell, root: Path | None = None) -> results.Checkpoint | None:
+    """A missing training cell's checkpoint (``<key>.ckpt``) when it belongs to this cell."""
     ckpt = cell.path(root).with_suffix(".ckpt")
     found = results.read_checkpoint(ckpt) if ckpt.is_file() else None
-    return found.epochs_done if found is not None and found.config == cell.config else 0
+    return found if found is not None and found.config == cell.config else None
+
+
+def epochs_done(cell: Cell, root: Path | None = None) -> float:
+    """Epochs behind a missing training cell: those of its checkpoint (``<key>.ckpt``), else 0."""
+    found = _checkpoint(cell, root)
+    return found.epochs_done if found is not None else 0
 
 
 def checkpoint_rate(cell: Cell, root: Path | None = None) -> tuple[float, str] | None:
     """GFLOP/s and machine of a missing training cell's finished epochs, from its checkpoint
     (the run's own pace, for what is left of it); None without a checkpoint or a finished epoch."""
-    ckpt = cell.path(root).with_suffix(".ckpt")
-    found = results.read_checkpoint(ckpt) if ckpt.is_file() else None
-    if found is None or found.config != cell.config or not found.seconds_per_epoch > 0:
+    found = _checkpoint(cell, root)
+    if found is None or not found.seconds_per_epoch > 0:
         return None
     per_epoch = training_cost(cell.config).train / int(cell.config["epochs"])
     return per_epoch / found.seconds_per_epoch / 1e9, found.device or "unknown device"
