@@ -8,6 +8,8 @@ Commands:
     plan     runs, cached, missing and the estimated compute of each chapter's grid (--gflops G)
     results  what the results cache holds per chapter and profile, what is missing, and the work
              in progress (training runs with a checkpoint, sharded cells with cached parts)
+    stop     ask the trainings that write to the results cache to save a checkpoint at their next
+             batch and end (a session's end without losing work); ``run`` resumes them
     models   list the registered architectures
     params   print the paper's Table 1 beside ours and the original code's
     bench    measure training and inference speed (images/s, FLOP/s, TD/BU ratios), the attacks
@@ -52,6 +54,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ValueError("--scheduler, --workers and --gpus need --executor dask")
     if args.grid_only and args.executor is None:
         raise ValueError("--grid-only needs --executor local or dask (it computes the grids and runs no notebook)")
+    from .book.results import clear_stop
+
+    if (earlier := clear_stop()) is not None:
+        print(f"removed an earlier stop request ({earlier}); this run resumes from the checkpoints")
     if args.executor is not None:
         failed = _fill_grids(args, params)
         if failed or args.grid_only:
@@ -77,7 +83,7 @@ def _chapter_settings(name: str, profile: str | None, params: dict[str, object])
 
 
 def _fill_grids(args: argparse.Namespace, params: dict[str, object]) -> int:
-    """``run --executor``: the missing cells of each chapter's grid; 0, or 1 when cells failed."""
+    """``run --executor``: the missing cells of each chapter's grid; 0, or 1 when cells failed or stopped."""
     from .book.chapters import check_profile, get_chapter, notebook_chapters
     from .book.executor import CellsFailed, check_executor, run_cells
     from .book.runner import resolve
@@ -111,6 +117,8 @@ def _fill_grids(args: argparse.Namespace, params: dict[str, object]) -> int:
             print(f"error: {ch.name}: {e}", file=sys.stderr)
             return 1
         print(summary.line())
+        if summary.stopped:
+            return 1  # stopped on request: no further chapter, no notebook
     return 0
 
 
@@ -156,6 +164,16 @@ def _cmd_results(args: argparse.Namespace) -> int:
     if len(sharded):
         print("\nsharded cells in progress (their cached parts are kept; the rest is computed next):")
         print(sharded.to_string(index=False))
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    from .book.results import request_stop
+
+    path = request_stop()
+    print(f"stop requested: {path}\nrunning trainings save their checkpoint at their next batch and end, and no "
+          "further cell starts; wait for the run to exit (then commit the .ckpt files to move the work). "
+          "The next `python -m tdlib run` removes the request and resumes.")
     return 0
 
 
@@ -269,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what the results cache holds, what each profile lacks and the work in progress")
     s.add_argument("--chapter", default=None)
     s.set_defaults(func=_cmd_results)
+
+    s = sub.add_parser("stop", help="ask the running trainings to checkpoint at their next batch and end")
+    s.set_defaults(func=_cmd_stop)
 
     s = sub.add_parser("models", help="list the registered architectures")
     s.set_defaults(func=_cmd_models)

@@ -629,9 +629,20 @@ def load_data(config: TrainConfig, device: torch.device) -> Splits:
     return s
 
 
+class TrainingStopped(RuntimeError):
+    """A run stopped on request (``train(..., stop=)``) after saving its state to its checkpoint;
+    the same call resumes it there."""
+
+    def __init__(self, checkpoint: Path, epochs_done: float) -> None:
+        super().__init__(f"stopped on request after {epochs_done:.2f} epochs; state saved to {checkpoint}, "
+                         "the same run resumes there")
+        self.checkpoint, self.epochs_done = checkpoint, epochs_done
+
+
 def train(config: TrainConfig, device: str | torch.device | None = None, progress: bool = True,
           on_epoch: Callable[[dict[str, Any]], None] | None = None, points_per_epoch: int = 10,
-          checkpoint: Path | None = None, checkpoint_every: float | None = 600.0) -> TrainResult:
+          checkpoint: Path | None = None, checkpoint_every: float | None = 600.0,
+          stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train one network with the original recipe and evaluate it once on the test set.
 
     Args:
@@ -649,10 +660,19 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
             this many seconds since the last save, so a killed run of long epochs (a paper-scale
             U-net epoch is ~20 minutes on one CPU core) loses at most this much; the resumed run
             still ends as an uninterrupted one. ``None``: only at the end of each epoch.
+        stop: Asked after every batch (keep it cheap, e.g.
+            :class:`tdlib.book.results.StopRequest`); when it returns True the run saves its
+            state to ``checkpoint`` and raises :class:`TrainingStopped`, so a stop loses nothing.
+            Needs ``checkpoint``.
 
     Returns:
         The :class:`TrainResult`.
+
+    Raises:
+        TrainingStopped: ``stop`` asked the run to stop; its state is in ``checkpoint``.
     """
+    if stop is not None and checkpoint is None:
+        raise ValueError("stop needs a checkpoint to save the run's state to")
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = load_data(config, dev)
     # Eq. 1 weights from all 15,000 training meshes (validation part included), as the original.
@@ -719,14 +739,18 @@ def train(config: TrainConfig, device: str | torch.device | None = None, progres
                               "train_acc": float(part_correct) / part_seen, **_growth_columns(growth)})
                 loss_sum, correct, seen = loss_sum + part_loss, correct + part_correct, seen + part_seen
                 part_loss, part_correct, part_seen = zero(), zero(), 0
-            if (checkpoint is not None and checkpoint_every is not None and step < total
-                    and time.monotonic() - last_save >= checkpoint_every):
+            stopping = stop is not None and stop()
+            if checkpoint is not None and (stopping or (checkpoint_every is not None and step < total
+                                                        and time.monotonic() - last_save >= checkpoint_every)):
                 sums = [v.cpu() if isinstance(v, Tensor) else v
                         for v in (loss_sum, correct, seen, part_loss, part_correct, part_seen)]
+                # at step == total (a stop after the last batch) the resumed epoch skips every batch
                 _save_checkpoint(checkpoint, config, epoch, model, optimizer, order, aug_gen, rows, curve, plateau,
                                  mid={"step": step, "steps": total, "epoch_order": epoch_order, "sums": sums,
                                       "seconds": time.perf_counter() - t0})
                 last_save = time.monotonic()
+                if stopping:
+                    raise TrainingStopped(checkpoint, epoch + step / total)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - t0

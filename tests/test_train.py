@@ -190,6 +190,33 @@ def test_checkpoint_within_an_epoch_resumes_to_the_uninterrupted_result(cifar_av
     _assert_same_run(res, ref)
 
 
+@pytest.mark.parametrize("at", [5, 6])  # 3 batches per epoch: within epoch 2, and after its last batch
+def test_a_stop_request_saves_the_state_and_the_resumed_run_ends_as_the_uninterrupted_one(mnist_available,
+                                                                                         tmp_path, at):
+    from tdlib.book.results import read_checkpoint
+    from tdlib.train import TrainingStopped
+
+    cfg = TrainConfig("mnist", "nin_light", "bu", epochs=3, seed=1, train_subset=300, test_subset=100)
+    ref = train(cfg, "cpu", progress=False)
+    ckpt, asked = tmp_path / "run.ckpt", []
+
+    def stop_at() -> bool:  # asked once after every batch
+        asked.append(1)
+        return len(asked) >= at
+
+    with pytest.raises(ValueError, match="needs a checkpoint"):
+        train(cfg, "cpu", progress=False, stop=stop_at)
+    with pytest.raises(TrainingStopped, match="stopped on request") as stopped:
+        train(cfg, "cpu", progress=False, checkpoint=ckpt, checkpoint_every=None, stop=stop_at)
+    assert len(asked) == at, "it stops at the batch that asked"
+    done = 1 + (at - 3) / 3
+    assert read_checkpoint(ckpt).epochs_done == pytest.approx(done, abs=0.01)
+    assert stopped.value.epochs_done == pytest.approx(done) and stopped.value.checkpoint == ckpt
+    res = train(cfg, "cpu", progress=False, checkpoint=ckpt, stop=lambda: False)
+    assert not ckpt.exists()
+    _assert_same_run(res, ref)
+
+
 def test_weights_round_trip_exactly(tmp_path):
     cfg = TrainConfig("mnist", "nin_light", "rev")
     from tdlib.train import build_model

@@ -137,12 +137,15 @@ class Task:
 
 @dataclass(frozen=True)
 class CellReport:
-    """What computing one cell did: ``computed`` is False when it was found cached."""
+    """What computing one cell did: ``computed`` is False when it was found cached or ``stopped``
+    (a stop was requested, :func:`~tdlib.book.results.request_stop`: the cell did not start, or its
+    training saved its checkpoint and ended)."""
 
     key: str
     computed: bool
     seconds: float
     worker: str | None = None
+    stopped: bool = False
 
 
 @dataclass
@@ -164,6 +167,11 @@ class RunSummary:
         return sum(r.computed for r in self.reports)
 
     @property
+    def stopped(self) -> int:
+        """Cells a stop request left uncomputed (their trainings checkpointed)."""
+        return sum(r.stopped for r in self.reports)
+
+    @property
     def prerequisites(self) -> int:
         """Cells of other chapters computed by this run."""
         return sum(r.computed and not r.key.startswith(f"{self.chapter}/") for r in self.reports)
@@ -171,8 +179,10 @@ class RunSummary:
     def line(self) -> str:
         """One line for the terminal."""
         pre = f", {self.prerequisites} of them in other chapters" if self.prerequisites else ""
+        stop = (f", {self.stopped} stopped on request (checkpointed; the same command resumes them)"
+                if self.stopped else "")
         return (f"{self.chapter}: profile {self.profile}, {self.planned} cells planned, {self.cached} cached, "
-                f"{self.computed} computed{pre} ({self.executor}, {self.seconds:.1f} s)")
+                f"{self.computed} computed{pre}{stop} ({self.executor}, {self.seconds:.1f} s)")
 
 
 class CellsFailed(RuntimeError):
@@ -304,6 +314,10 @@ def compute_cell(cell: Cell, *, device: str | None = None, root: str | None = No
         runner: Computes the cell instead of its chapter's cell runner (same signature).
         after: Results of the cells it waited for (ignored: Dask resolves them first).
 
+    A requested stop (:func:`~tdlib.book.results.request_stop`) is no failure: a cell does not
+    start while one is pending, and a training it interrupts has saved its checkpoint; the
+    report says ``stopped``.
+
     Raises:
         RuntimeError: The runner returned without caching the cell.
     """
@@ -313,9 +327,16 @@ def compute_cell(cell: Cell, *, device: str | None = None, root: str | None = No
         path = cell.path()
         if path.is_file():
             return CellReport(cell.key, False, 0.0, worker)
+        if results.stop_path().is_file():
+            return CellReport(cell.key, False, 0.0, worker, stopped=True)
+        from ..train import TrainingStopped
+
         fn = runner or get_chapter(cell.chapter).runner()
         t0 = time.perf_counter()
-        fn(cell.experiment, cell.config, cell.profile, device)
+        try:
+            fn(cell.experiment, cell.config, cell.profile, device)
+        except TrainingStopped:
+            return CellReport(cell.key, False, time.perf_counter() - t0, worker, stopped=True)
         seconds = time.perf_counter() - t0
         if not path.is_file():
             raise RuntimeError(f"the cell runner of {cell.chapter!r} returned without caching {cell.key}")
@@ -350,7 +371,8 @@ def run_cells(chapter: str, profile: str, settings: Mapping[str, Any] | None = N
         progress: A progress bar (local) or one line per finished cell (dask).
 
     Returns:
-        What was planned, found cached and computed.
+        What was planned, found cached, computed and stopped on request
+        (:func:`~tdlib.book.results.request_stop`).
 
     Raises:
         ValueError: Unknown chapter, profile or executor; a chapter without a cell runner; Dask
@@ -445,8 +467,8 @@ def _run_dask(tasks: Sequence[Task], *, chapter: str, scheduler: str | None, wor
                 rep = fut.result()
                 reports.append(rep)
                 if progress:
-                    print(f"{rep.key}: {'computed' if rep.computed else 'cached'} in {rep.seconds:.1f} s "
-                          f"({rep.worker})", flush=True)
+                    done = "stopped on request" if rep.stopped else "computed" if rep.computed else "cached"
+                    print(f"{rep.key}: {done} in {rep.seconds:.1f} s ({rep.worker})", flush=True)
             else:
                 failed[str(fut.key)] = f"{type(fut.exception()).__name__}: {fut.exception()}"
     finally:

@@ -20,6 +20,7 @@ import hashlib
 import html
 import json
 import os
+import socket
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -333,6 +334,62 @@ def in_progress(root: Path | None = None) -> pd.DataFrame:
                      "mb": round(stat.st_size / 2**20, 1),
                      "modified": time.strftime("%Y-%m-%d %H:%M", time.gmtime(stat.st_mtime))})
     return pd.DataFrame(rows, columns=columns)
+
+
+#: The file in a results root whose presence asks the trainings that write there to stop
+#: (:func:`request_stop`, ``python -m tdlib stop``); never committed.
+STOP_FILE = "STOP"
+
+
+def stop_path(root: Path | None = None) -> Path:
+    """The stop request's file: ``<results root>/STOP``."""
+    return (root or results_root()) / STOP_FILE
+
+
+def request_stop(root: Path | None = None) -> Path:
+    """Ask every training that writes to this results root to stop: each saves its state to its
+    checkpoint at its next batch and ends (:class:`StopRequest`); a grid's other cells do not
+    start. ``python -m tdlib run`` removes the request when it starts, so the same command resumes.
+
+    Returns:
+        The request's file (it holds the time and host of the request).
+    """
+    path = stop_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, f"stop requested {time.strftime('%Y-%m-%d %H:%M:%S %Z')} on {socket.gethostname()}\n")
+    return path
+
+
+def clear_stop(root: Path | None = None) -> str | None:
+    """Remove a stop request; its text, or None when there was none."""
+    path = stop_path(root)
+    try:
+        text = path.read_text().strip()
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    return text
+
+
+class StopRequest:
+    """True once a stop is requested for a results root (its ``STOP`` file exists): the ``stop``
+    predicate of :func:`tdlib.train.train`. It is asked after every batch, so it looks at the
+    file system at most every ``interval`` seconds.
+
+    Args:
+        root: The results root (default: :func:`results_root` when it is created).
+        interval: Seconds between two looks at the file.
+    """
+
+    def __init__(self, root: Path | None = None, interval: float = 2.0) -> None:
+        self.path, self.interval = stop_path(root), interval
+        self._next, self._requested = 0.0, False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self._requested and now >= self._next:
+            self._requested, self._next = self.path.is_file(), now + self.interval
+        return self._requested
 
 
 class ChapterRun:

@@ -81,7 +81,8 @@ def run_cell(config: TrainConfig, profile: str, *, recompute: bool = False, devi
     save = (config.seed == 0 or profile == "paper") if save is None else save
 
     def compute() -> dict[str, Any]:
-        res = train(config, device=device, progress=progress, checkpoint=weights_path(config).with_suffix(".ckpt"))
+        res = train(config, device=device, progress=progress, checkpoint=weights_path(config).with_suffix(".ckpt"),
+                    stop=results.StopRequest())
         if save:
             save_weights(res.model, weights_path(config), half=res.params > HALF_ABOVE)
         return {"summary": res.summary(), "history": res.history.to_dict(orient="records"),

@@ -106,7 +106,7 @@ def run_cell(config: TrainConfig, test_sigmas: Sequence[float], profile: str, *,
 
     def compute() -> dict[str, Any]:
         ckpt = results.entry_path(CHAPTER, EXPERIMENT, key).with_suffix(".ckpt")
-        res = train(config, device=device, progress=progress, checkpoint=ckpt)
+        res = train(config, device=device, progress=progress, checkpoint=ckpt, stop=results.StopRequest())
         row = evaluate_blur_levels(res.model, config, test_sigmas)
         return {"summary": res.summary(), "history": res.history.to_dict(orient="records"),
                 "tests": row.to_dict(orient="records")}

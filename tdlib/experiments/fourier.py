@@ -112,7 +112,7 @@ def run_cell(config: TrainConfig, profile: str, *, recompute: bool = False, devi
 
     def compute() -> dict[str, Any]:
         ckpt = results.entry_path(CHAPTER, EXPERIMENT, config.as_dict()).with_suffix(".ckpt")
-        res = train(config, device=device, progress=progress, checkpoint=ckpt)
+        res = train(config, device=device, progress=progress, checkpoint=ckpt, stop=results.StopRequest())
         out = {"summary": res.summary(), "history": res.history.to_dict(orient="records"),
                "curve": res.curve.to_dict(orient="records")}
         if config.fourier != "none":

@@ -114,7 +114,8 @@ def run_cell(config: TrainConfig, profile: str, *, recompute: bool = False, devi
     """
 
     def compute() -> dict[str, Any]:
-        res = train(config, device=device, progress=progress, checkpoint=weights_path(config).with_suffix(".ckpt"))
+        res = train(config, device=device, progress=progress, checkpoint=weights_path(config).with_suffix(".ckpt"),
+                    stop=results.StopRequest())
         if save:
             save_weights(res.model, weights_path(config), half=res.params > HALF_ABOVE)
         images, _ = example_meshes(STORED_EXAMPLES)

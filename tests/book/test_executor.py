@@ -115,6 +115,42 @@ def crash_once(experiment: str, config: dict[str, Any], profile: str, device: st
     bu_vs_td.compute(experiment, config, profile, device)
 
 
+def test_a_stop_request_checkpoints_the_running_cell_starts_no_other_and_run_resumes(tmp_path, monkeypatch, capsys,
+                                                                                   mnist_available):
+    import tdlib.train as tt
+
+    ref = tmp_path / "ref"
+    monkeypatch.setenv(results.ROOT_ENV, str(ref))
+    assert executor.run_cells("bu-vs-td", "smoke", small(), progress=False).computed == 2
+    root = tmp_path / "stopped"
+    monkeypatch.setenv(results.ROOT_ENV, str(root))
+    step = tt.train_step
+
+    def stop_after_the_first_batch(*args, **kwargs):  # someone runs `tdlib stop` during the first batch
+        results.request_stop()
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(tt, "train_step", stop_after_the_first_batch)
+    argv = ["run", "bu-vs-td", "--profile", "smoke", "-p", "datasets=['mnist']", "-p", "variants=['bu','td']",
+            "--executor", "local", "--grid-only"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "0 computed, 2 stopped on request" in out
+    assert not results.entries("bu-vs-td", root)
+    assert len(list(root.rglob("*.ckpt"))) == 1, "the running cell saved its state; the other did not start"
+
+    monkeypatch.setattr(tt, "train_step", step)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "removed an earlier stop request" in out and "2 computed" in out
+    assert not results.stop_path().exists() and not list(root.rglob("*.ckpt"))
+    got, want = accuracies(root), accuracies(ref)
+    assert got.keys() == want.keys() and len(got) == 2
+    for key in want:
+        assert got[key] == pytest.approx(want[key], abs=1e-9), "the resumed cell ends as the uninterrupted one"
+    assert main(["stop"]) == 0 and results.stop_path().is_file()
+
+
 def test_a_killed_worker_leaves_no_partial_entry_and_its_cell_is_rerun(tmp_path, monkeypatch, mnist_available):
     import cloudpickle
     from distributed import LocalCluster

@@ -180,3 +180,19 @@ def test_in_progress_lists_checkpoints_with_their_epochs(tmp_path):
     found = results.read_checkpoint(folder / "abc.ckpt")
     assert (found.config, found.epochs_done) == (config.as_dict(), 7.25)
     assert math.isnan(found.seconds_per_epoch), "no finished epoch in this run's history"
+
+
+def test_a_stop_request_is_a_file_in_the_results_root_seen_at_most_every_interval(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv(results.ROOT_ENV, str(tmp_path))
+    asked = results.StopRequest(interval=0.2)  # the root is resolved now
+    assert not asked() and results.clear_stop() is None
+    path = results.request_stop()
+    assert path == tmp_path / results.STOP_FILE and "stop requested" in path.read_text()
+    assert not asked(), "looked 0 s ago: not looked again yet"
+    time.sleep(0.25)
+    assert asked() and asked(), "seen, and it stays seen"
+    assert "stop requested" in results.clear_stop() and not path.exists()
+    assert asked(), "a run that saw the request stops even if it is withdrawn"
+    assert not results.StopRequest()(), "a new run starts"
