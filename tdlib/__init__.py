@@ -41,7 +41,9 @@ per epoch always come from the chapter's own grid (background paper runs share t
 The executor runs each missing cell right after its missing prerequisites (depth first).
 A training run too long for one sitting resumes from its checkpoint (every epoch, and every
 10 minutes within one) beside its
-future entry (``<key>.ckpt``; ``results.in_progress`` lists them), also on another machine.
+future entry (``<key>.ckpt``; ``results.in_progress`` lists them), also on another machine;
+``python -m tdlib stop`` (``results.request_stop``) makes the running trainings save it at
+their next batch and end, and the next ``run`` resumes them.
 ``run --executor ... --grid-only`` fills grids without the notebook stack (a bare GPU
 machine; ``scripts/gpu-paper.sh`` stages, runs and restores such a run).
 

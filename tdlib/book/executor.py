@@ -35,6 +35,11 @@ What the Dask path guarantees:
   (``device``: the GPU's name) and the worker (``worker``: its name, address, host and
   ``CUDA_VISIBLE_DEVICES``).
 
+A stop request (:func:`~tdlib.book.results.request_stop`, ``python -m tdlib stop``) ends a run
+of either executor without losing work: the running trainings save their checkpoint at their
+next batch and end, no further cell starts, and the summary counts the cells ``stopped``; the
+next ``python -m tdlib run`` removes the request and resumes them.
+
 On a SLURM cluster (``pip install -e ".[hpc]"`` for ``dask-jobqueue``), start a scheduler with
 GPU workers in a long-lived process on the login node::
 
