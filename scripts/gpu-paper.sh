@@ -19,9 +19,11 @@
 # writes the code's revision to .gpu/REVISION so that the results there name it.
 #
 # `run CHAPTER... [-p key=value ...]` computes the missing cells of the chapters' grids at
-# $PROFILE (default paper) for at most $LIMIT seconds (default 480, inside the tool's 600), then
-# packs every result written meanwhile (entries, and the checkpoint of a run cut short, which
-# resumes here or on the next GPU) into $OUT/results.tar.gz.
+# $PROFILE (default paper) for $LIMIT seconds (default 480, inside the tool's 600): then it asks
+# the run to stop (`python -m tdlib stop`: the running training saves its checkpoint at its next
+# batch, so nothing is lost) and, should it not end within $GRACE more seconds (default 30),
+# interrupts it. Then it packs every result written meanwhile (entries, and the checkpoint of a
+# run cut short, which resumes here or on the next GPU) into $OUT/results.tar.gz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}; shift || true
@@ -65,9 +67,18 @@ run)
   start=$(mktemp); sleep 1
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())"
   code=0
-  timeout --signal=INT "${LIMIT:-480}" python3 -m tdlib run "$@" --profile "${PROFILE:-paper}" --executor local \
-    --grid-only || code=$?
-  [ "$code" -eq 0 ] || echo "the grid stopped with exit status $code (124: the time limit; its cached cells stay)"
+  # the stop request at the limit; no pipe of ours stays open in it (a caller reading our output would wait)
+  (sleep "${LIMIT:-480}" && python3 -m tdlib stop) > /dev/null 2>&1 & stopper=$!
+  timeout --signal=INT $(( ${LIMIT:-480} + ${GRACE:-30} )) python3 -m tdlib run "$@" --profile "${PROFILE:-paper}" \
+    --executor local --grid-only || code=$?
+  { pkill -P "$stopper"; kill "$stopper"; } 2> /dev/null || true  # its sleep first, then itself
+  rm -f "$results/STOP"  # the request was for this run alone
+  case "$code" in
+  0) ;;
+  3) echo "stopped at the time limit: the running training saved its checkpoint (packed; the next run resumes it)" ;;
+  124) echo "interrupted $((${GRACE:-30})) s after the stop request (its last checkpoint and the cached cells stay)" ;;
+  *) echo "the grid stopped with exit status $code (its cached cells stay)" ;;
+  esac
   mkdir -p "$OUT" && pack=$(realpath "$OUT")/results.tar.gz
   (cd "$results" && find . -type f -newer "$start" \( -name '*.json' -o -name '*.ckpt' -o -name '*.pt' \
     -o -name '*.csv' \) -print0 | tar czf "$pack" --null -T -)  # paths relative to the results root

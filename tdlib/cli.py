@@ -14,6 +14,9 @@ Commands:
     params   print the paper's Table 1 beside ours and the original code's
     bench    measure training and inference speed (images/s, FLOP/s, TD/BU ratios), the attacks
              (--attacks) or Grad-CAM (--gradcam)
+
+Exit status: 0 done, 1 failed cells or notebooks, 2 bad arguments, 3 ``run`` stopped on
+request (``stop``: its trainings saved their checkpoints; the same command resumes).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: Exit status of a ``run`` that a stop request ended (its trainings saved their checkpoints).
+STOPPED = 3
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -83,7 +89,8 @@ def _chapter_settings(name: str, profile: str | None, params: dict[str, object])
 
 
 def _fill_grids(args: argparse.Namespace, params: dict[str, object]) -> int:
-    """``run --executor``: the missing cells of each chapter's grid; 0, or 1 when cells failed or stopped."""
+    """``run --executor``: the missing cells of each chapter's grid; 0, 1 when cells failed, or
+    :data:`STOPPED` when a stop request ended it."""
     from .book.chapters import check_profile, get_chapter, notebook_chapters
     from .book.executor import CellsFailed, check_executor, run_cells
     from .book.runner import resolve
@@ -118,7 +125,7 @@ def _fill_grids(args: argparse.Namespace, params: dict[str, object]) -> int:
             return 1
         print(summary.line())
         if summary.stopped:
-            return 1  # stopped on request: no further chapter, no notebook
+            return STOPPED  # no further chapter, no notebook
     return 0
 
 

@@ -80,3 +80,23 @@ def test_run_fills_the_grid_and_packs_the_new_entries(tmp_path, mnist_available)
     assert entry["provenance"]["profile"] == "smoke" and f"packed {len(packed)} files" in res.stdout
     again = sh(str(SCRIPT), "run", *args, cwd=tmp_path, env=env)  # cached: nothing new to pack
     assert again.returncode == 0 and "packed 0 files" in again.stdout, again.stdout + again.stderr
+
+
+def test_run_stops_at_the_time_limit_with_a_checkpoint_that_the_next_run_resumes(tmp_path, mnist_available):
+    # one LeNetFC TD epoch on 36,000 images (~30 s on one thread): the stop request at 10 s finds it training
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    env = {"TDLIB_RESULTS": str(cache), "OUT": str(out), "PROFILE": "smoke", "OMP_NUM_THREADS": "1", "LIMIT": "10",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    args = ("bu-vs-td", "-p", "datasets=['mnist']", "-p", "variants=['td']", "-p", "train_subset={'lenetfc':40000}")
+    res = sh(str(SCRIPT), "run", *args, cwd=tmp_path, env=env)
+    assert res.returncode == 3 and "stopped at the time limit" in res.stdout, res.stdout + res.stderr
+    with tarfile.open(out / "results.tar.gz") as tar:
+        packed = tar.getnames()
+    assert len(packed) == 1 and packed[0].endswith(".ckpt"), packed  # the checkpoint, no entry
+    assert not (cache / "STOP").exists(), "the stop request does not outlive the run"
+    again = sh(str(SCRIPT), "run", *args, cwd=tmp_path, env={**env, "LIMIT": "480"})
+    assert again.returncode == 0, again.stdout + again.stderr
+    with tarfile.open(out / "results.tar.gz") as tar:
+        packed = tar.getnames()
+    assert sorted(Path(n).suffix for n in packed) == [".json", ".pt"], packed  # the entry and its weights
+    assert not list(cache.rglob("*.ckpt")), "resumed and finished: the checkpoint is gone"

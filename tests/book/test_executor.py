@@ -14,7 +14,7 @@ import pytest
 
 from tdlib.book import executor, results
 from tdlib.book.chapters import settings
-from tdlib.cli import main
+from tdlib.cli import STOPPED, main
 
 #: Two cells of the smoke grid: LeNetFC BU and TD on 256 MNIST images, one epoch, 64 test images.
 SMALL = {"datasets": ["mnist"], "variants": ["bu", "td"]}
@@ -80,7 +80,7 @@ class Block:  # a machine without the book's stack (a GPU image): these imports 
         if name.split(".")[0] in BLOCKED:
             raise ImportError(f"{name} is not installed here")
 sys.meta_path.insert(0, Block())
-from tdlib.cli import main
+from tdlib.cli import STOPPED, main
 code = main(["run", "bu-vs-td", "--profile", "smoke", "-p", "datasets=['mnist']", "-p", "variants=['bu','td']",
              "--executor", "local", "--grid-only", "--output-dir", sys.argv[1]])
 print(json.dumps({"code": code}))
@@ -133,7 +133,7 @@ def test_a_stop_request_checkpoints_the_running_cell_starts_no_other_and_run_res
     monkeypatch.setattr(tt, "train_step", stop_after_the_first_batch)
     argv = ["run", "bu-vs-td", "--profile", "smoke", "-p", "datasets=['mnist']", "-p", "variants=['bu','td']",
             "--executor", "local", "--grid-only"]
-    assert main(argv) == 1
+    assert main(argv) == STOPPED
     out = capsys.readouterr().out
     assert "0 computed, 2 stopped on request" in out
     assert not results.entries("bu-vs-td", root)
