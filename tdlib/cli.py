@@ -158,12 +158,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_results(args: argparse.Namespace) -> int:
     from .book.executor import sharded_in_progress
-    from .book.results import in_progress, results_root, status
+    from .book.results import in_progress, results_root, status, stop_path
 
     df, running, sharded = status(), in_progress(), sharded_in_progress(args.chapter)
     if args.chapter:
         df, running = df[df.chapter == args.chapter], running[running.chapter == args.chapter]
     print(f"results cache: {results_root()}")
+    if stop_path().is_file():
+        print(f"a stop request is pending ({stop_path().read_text().strip()}): running trainings end at their next "
+              "batch; the next `python -m tdlib run` removes it")
     print(df.to_string(index=False))
     if len(running):
         print("\nruns in progress (each resumes from its checkpoint on the next run of its grid):")

@@ -149,6 +149,7 @@ def test_a_stop_request_checkpoints_the_running_cell_starts_no_other_and_run_res
     for key in want:
         assert got[key] == pytest.approx(want[key], abs=1e-9), "the resumed cell ends as the uninterrupted one"
     assert main(["stop"]) == 0 and results.stop_path().is_file()
+    assert main(["results"]) == 0 and "a stop request is pending (stop requested" in capsys.readouterr().out
 
 
 def test_a_killed_worker_leaves_no_partial_entry_and_its_cell_is_rerun(tmp_path, monkeypatch, mnist_available):
