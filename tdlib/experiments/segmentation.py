@@ -183,7 +183,7 @@ def table(entries: Sequence[results.Entry]) -> pd.DataFrame:
     Columns: ``model``, ``label`` (the paper's name), ``repeat``, ``epochs``, ``train_meshes``,
     ``test_meshes``, ``miou`` and ``pixel_acc`` (%), ``iou`` (12 per-class IoUs, %, NaN for a
     class neither present nor predicted), ``seconds_per_epoch``, ``meshes_per_s``, ``params``,
-    ``profile``.
+    ``profile``, ``device`` (the machine that trained it).
     """
     rows = []
     for e in entries:
@@ -194,7 +194,7 @@ def table(entries: Sequence[results.Entry]) -> pd.DataFrame:
                      "miou": 100 * s["test_miou"], "pixel_acc": 100 * s["test_acc"],
                      "iou": [100 * (math.nan if v is None else v) for v in s["test_iou"]],
                      "seconds_per_epoch": s["seconds_per_epoch"], "params": s["params"],
-                     "profile": e.provenance["profile"]})
+                     "profile": e.provenance["profile"], "device": s.get("device", e.provenance.get("device"))})
     df = pd.DataFrame(rows)
     if not df.empty:
         df["meshes_per_s"] = df.train_meshes / df.seconds_per_epoch
@@ -290,8 +290,9 @@ def profile_note(df: pd.DataFrame, profile: str) -> str:
     out = []
     paper = sorted(set(df.repeat[df.profile == "paper"])) if not df.empty and "profile" in df else []
     if profile != "paper" and paper:
-        out.append(f"*Profile `{profile}`, except the repeats cached at the `paper` profile (all three networks at "
-                   f"the original settings): {', '.join(map(str, paper))}; with them, the `{profile}` runs are not "
+        which = f"repeat{'s' if len(paper) > 1 else ''} {', '.join(map(str, paper))}"
+        out.append(f"*Profile `{profile}`, except {which}, cached at the `paper` profile (all three networks at "
+                   f"the original settings); with {'them' if len(paper) > 1 else 'it'}, the `{profile}` runs are not "
                    "shown. These verdicts are about the runs in the table.*")
     elif profile != "paper":
         out.append(f"*Profile `{profile}`: reduced runs (see the grid above); these verdicts are about them, "

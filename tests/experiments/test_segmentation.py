@@ -171,5 +171,6 @@ def test_highest_fidelity_takes_a_paper_repeat_only_with_all_three_networks(tmp_
     assert [(e.config["model"], e.config["seed"]) for e in two] == [("unet", 0), ("fcn", 0), ("unet", 1), ("fcn", 1)]
     df = exp.table([_entry("unet", 0, 0.8, profile="paper"), _entry("fcn", 0, 0.7, profile="paper"),
                     _entry("td_seg", 0, 0.7, profile="paper")])
-    assert "except the repeats cached at the `paper` profile" in exp.profile_note(df, "cpu")
+    assert "except repeat 0, cached at the `paper` profile" in exp.profile_note(df, "cpu")
+    assert list(df.device) == ["cpu"] * 3  # the machine that trained each run, for the time table
     assert set(exp.iou_long(df).profile) == {"paper"}
