@@ -194,7 +194,7 @@ def table(entries: Sequence[results.Entry]) -> pd.DataFrame:
                      "miou": 100 * s["test_miou"], "pixel_acc": 100 * s["test_acc"],
                      "iou": [100 * (math.nan if v is None else v) for v in s["test_iou"]],
                      "seconds_per_epoch": s["seconds_per_epoch"], "params": s["params"],
-                     "profile": e.provenance["profile"], "device": s.get("device", e.provenance.get("device"))})
+                     "profile": e.provenance["profile"], "device": s["device"]})
     df = pd.DataFrame(rows)
     if not df.empty:
         df["meshes_per_s"] = df.train_meshes / df.seconds_per_epoch
